@@ -1,0 +1,212 @@
+//! Command line: `scan` (one-shot over files), `run` (a pipeline from a config file) and
+//! `check` (validate a config file).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{
+    ConfigError, Encoding, FileSourceConfig, Settings, SourceConfig, StartAt, StdinSourceConfig,
+};
+use crate::output;
+use crate::parse::Format;
+use crate::pipeline;
+
+/// Discovers the destinations outside the cluster that Kubernetes workloads connect to.
+#[derive(Debug, Parser)]
+#[command(name = "egress-scout", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Read log files (or stdin) to their end and print the inventory of external destinations.
+    Scan(ScanArgs),
+    /// Run a pipeline from a config file until its sources end or SIGINT/SIGTERM.
+    Run(RunArgs),
+    /// Validate a pipeline config file and print each problem with its key path.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Input format; `auto` detects it per file, and CRI/docker wrapping per line.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    /// A pod or service CIDR of the cluster (repeatable); replaces classify.cluster_cidrs.
+    #[arg(long = "cluster-cidr", value_name = "CIDR")]
+    pub cluster_cidrs: Vec<IpNet>,
+    /// The cluster DNS domain; replaces classify.cluster_domain.
+    #[arg(long, value_name = "D")]
+    pub cluster_domain: Option<String>,
+    /// A resolv.conf search domain (repeatable); replaces classify.search_domains.
+    #[arg(long = "search-domain", value_name = "D")]
+    pub search_domains: Vec<String>,
+    /// Take classify and limits settings from this pipeline file (its sources are ignored).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Output encoding; default: table on a terminal, else json.
+    #[arg(long, value_enum)]
+    pub output: Option<Encoding>,
+    /// Files to read; `-` or none reads stdin.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Pipeline file (TOML or YAML).
+    #[arg(long, value_name = "FILE", default_value = "pipelines/quickstart.toml")]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Pipeline file (TOML or YAML).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+}
+
+/// The process exit code of a command that ran.
+pub type Exit = std::process::ExitCode;
+
+pub async fn scan(args: ScanArgs) -> Result<Exit> {
+    let mut settings = Settings::load(args.config.as_deref())?;
+    let c = &mut settings.classify;
+    if !args.cluster_cidrs.is_empty() {
+        c.cluster_cidrs = args.cluster_cidrs.iter().map(IpNet::to_string).collect();
+    }
+    if let Some(d) = args.cluster_domain {
+        c.cluster_domain = d;
+    }
+    if !args.search_domains.is_empty() {
+        c.search_domains = args.search_domains;
+    }
+    let files = if args.files.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        args.files
+    };
+    settings.sources = Vec::with_capacity(files.len());
+    for path in files {
+        if path.as_os_str() == "-" {
+            settings
+                .sources
+                .push(SourceConfig::Stdin(StdinSourceConfig {
+                    format: args.format,
+                    name: None,
+                }));
+            continue;
+        }
+        std::fs::File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        settings.sources.push(SourceConfig::File(FileSourceConfig {
+            path,
+            format: args.format,
+            follow: false,
+            start_at: StartAt::Beginning,
+            poll_interval_ms: 250,
+            name: None,
+        }));
+    }
+    let judge = settings.judge()?;
+    let report = pipeline::run(&settings, judge, &[], shutdown_on_signal()).await;
+    let entries = report.inventory.sorted();
+    let totals = report.totals();
+    let doc = output::inventory_doc(&entries, totals);
+    let encoding = args.output.unwrap_or(if std::io::stdout().is_terminal() {
+        Encoding::Table
+    } else {
+        Encoding::Json
+    });
+    let text = match encoding {
+        Encoding::Json => serde_json::to_string_pretty(&doc)? + "\n",
+        Encoding::Table => format!(
+            "{}\n{}\n",
+            output::table(&entries),
+            output::summary(doc.destinations.len(), &totals)
+        ),
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(Exit::SUCCESS)
+}
+
+pub async fn run(args: RunArgs) -> Result<Exit> {
+    let settings = Settings::load(Some(&args.config))?;
+    let judge = settings.judge()?;
+    let sinks = settings.effective_sinks();
+    tracing::info!(
+        config = %args.config.display(),
+        sources = settings.sources.len(),
+        sinks = sinks.len(),
+        "pipeline starting"
+    );
+    let report = pipeline::run(&settings, judge, &sinks, shutdown_on_signal()).await;
+    let t = report.totals();
+    tracing::info!(
+        destinations = report.inventory.len(),
+        lines = t.lines,
+        records = t.records,
+        internal = t.internal,
+        skipped = t.skipped,
+        malformed = t.malformed,
+        dropped = t.dropped,
+        "pipeline finished"
+    );
+    Ok(Exit::SUCCESS)
+}
+
+pub fn check(args: CheckArgs) -> Result<Exit> {
+    let problems = match Settings::load(Some(&args.file)) {
+        Ok(settings) => settings.problems(),
+        Err(ConfigError::Load { source, .. }) => {
+            println!("{}: {source}", args.file.display());
+            return Ok(Exit::FAILURE);
+        }
+        Err(e @ ConfigError::Invalid(_)) => return Err(e.into()),
+    };
+    if problems.is_empty() {
+        println!("{}: ok", args.file.display());
+        return Ok(Exit::SUCCESS);
+    }
+    for p in &problems {
+        println!("{}: {p}", args.file.display());
+    }
+    Ok(Exit::FAILURE)
+}
+
+/// A token cancelled by the first SIGINT or SIGTERM; a second signal exits at once.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            tracing::error!("cannot install the SIGTERM handler");
+            return;
+        };
+        let mut signals = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            signals += 1;
+            if signals > 1 {
+                tracing::warn!("second signal: exiting without draining");
+                std::process::exit(130);
+            }
+            tracing::info!("signal received: draining and flushing (send again to exit at once)");
+            cancel.cancel();
+        }
+    });
+    token
+}

@@ -1,0 +1,232 @@
+//! Pipeline configuration: typed serde structs loaded with the `config` crate from the
+//! embedded `config/default.toml`, a TOML or YAML pipeline file, then `EGRESS_SCOUT__...`
+//! environment variables; validated once, every problem named by its key path.
+
+mod validate;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::parse::Format;
+
+pub use validate::Problem;
+
+/// The defaults every pipeline inherits, compiled in so the binary runs from anywhere.
+pub const DEFAULTS: &str = include_str!("../../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub classify: ClassifyConfig,
+    pub limits: Limits,
+    pub inventory: InventoryConfig,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    /// Empty means one stdout sink with JSON encoding.
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyConfig {
+    pub cluster_cidrs: Vec<String>,
+    pub internal_cidrs: Vec<String>,
+    pub cluster_domain: String,
+    pub search_domains: Vec<String>,
+    pub internal_suffixes: Vec<String>,
+    pub report_nxdomain: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub max_line_bytes: usize,
+    pub read_chunk_bytes: usize,
+    pub channel_capacity: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryConfig {
+    pub max_entries: usize,
+    pub update_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceConfig {
+    File(FileSourceConfig),
+    Stdin(StdinSourceConfig),
+}
+
+/// Where a followed file starts reading when the pipeline starts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StartAt {
+    #[default]
+    Beginning,
+    End,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceConfig {
+    /// Relative paths are resolved against the pipeline file's folder.
+    pub path: PathBuf,
+    #[serde(default)]
+    pub format: Format,
+    /// Keep reading as the file grows, across rotation and truncation, like `tail -F`.
+    #[serde(default)]
+    pub follow: bool,
+    #[serde(default)]
+    pub start_at: StartAt,
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    pub name: Option<String>,
+}
+
+fn default_poll_ms() -> u64 {
+    250
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdinSourceConfig {
+    #[serde(default)]
+    pub format: Format,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SinkConfig {
+    Stdout(StdoutSinkConfig),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// An aligned table for people.
+    Table,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdoutSinkConfig {
+    #[serde(default)]
+    pub encoding: Encoding,
+}
+
+impl SourceConfig {
+    /// The component name in logs and metrics.
+    pub fn name(&self) -> String {
+        match self {
+            SourceConfig::File(f) => f
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("file:{}", f.path.display())),
+            SourceConfig::Stdin(s) => s.name.clone().unwrap_or_else(|| "stdin".into()),
+        }
+    }
+
+    pub fn format(&self) -> Format {
+        match self {
+            SourceConfig::File(f) => f.format,
+            SourceConfig::Stdin(s) => s.format,
+        }
+    }
+}
+
+/// Why configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Load {
+        path: String,
+        #[source]
+        source: config::ConfigError,
+    },
+    #[error("{}", ProblemList(.0))]
+    Invalid(Vec<Problem>),
+}
+
+struct ProblemList<'a>(&'a [Problem]);
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The keys whose environment values are comma-separated lists.
+const LIST_KEYS: [&str; 4] = [
+    "classify.cluster_cidrs",
+    "classify.internal_cidrs",
+    "classify.search_domains",
+    "classify.internal_suffixes",
+];
+
+impl Settings {
+    /// Defaults, then `file` (TOML or YAML by extension) if given, then the environment.
+    /// Relative source paths are resolved against the file's folder.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let name = file.map_or_else(|| "defaults".to_string(), |p| p.display().to_string());
+        let load_err = |source| ConfigError::Load {
+            path: name.clone(),
+            source,
+        };
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path.to_path_buf()).required(true));
+        }
+        let mut env = config::Environment::with_prefix("EGRESS_SCOUT")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",");
+        for key in LIST_KEYS {
+            env = env.with_list_parse_key(key);
+        }
+        let mut settings: Settings = builder
+            .add_source(env)
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(load_err)?;
+        if let Some(dir) = file.and_then(Path::parent) {
+            settings.resolve_paths(dir);
+        }
+        Ok(settings)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        for source in &mut self.sources {
+            if let SourceConfig::File(f) = source {
+                if f.path.is_relative() {
+                    f.path = base.join(&f.path);
+                }
+            }
+        }
+    }
+
+    /// Sinks as configured, or the default stdout JSON sink.
+    pub fn effective_sinks(&self) -> Vec<SinkConfig> {
+        if self.sinks.is_empty() {
+            vec![SinkConfig::Stdout(StdoutSinkConfig::default())]
+        } else {
+            self.sinks.clone()
+        }
+    }
+}

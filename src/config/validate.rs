@@ -1,0 +1,120 @@
+//! Checks a loaded configuration once, at start, collecting every problem with its key path
+//! and the fix, and builds the classification rules from it.
+
+use std::fmt;
+
+use ipnet::IpNet;
+
+use super::{ClassifyConfig, ConfigError, Settings, SourceConfig};
+use crate::classify::Classifier;
+use crate::egress::Judge;
+
+/// One configuration problem: the key path and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+impl Settings {
+    /// Every problem of this configuration; empty when it can run.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut problem = |key: String, message: String| problems.push(Problem { key, message });
+        let c = &self.classify;
+        for (list, key) in [
+            (&c.cluster_cidrs, "cluster_cidrs"),
+            (&c.internal_cidrs, "internal_cidrs"),
+        ] {
+            for (i, cidr) in list.iter().enumerate() {
+                if cidr.parse::<IpNet>().is_err() {
+                    problem(
+                        format!("classify.{key}[{i}]"),
+                        format!(
+                            "{cidr:?} is not a CIDR; write it like \"10.244.0.0/16\" or \"fd00::/8\""
+                        ),
+                    );
+                }
+            }
+        }
+        if c.cluster_domain.trim_matches('.').is_empty() {
+            problem(
+                "classify.cluster_domain".into(),
+                "must not be empty; the usual value is \"cluster.local\"".into(),
+            );
+        }
+        let l = &self.limits;
+        for (value, key, min) in [
+            (l.max_line_bytes, "limits.max_line_bytes", 256),
+            (l.read_chunk_bytes, "limits.read_chunk_bytes", 4096),
+            (l.channel_capacity, "limits.channel_capacity", 1),
+            (self.inventory.max_entries, "inventory.max_entries", 1),
+        ] {
+            if value < min {
+                problem(key.into(), format!("is {value}; it must be at least {min}"));
+            }
+        }
+        if self.inventory.update_interval_secs == 0 {
+            problem(
+                "inventory.update_interval_secs".into(),
+                "must be at least 1 (seconds)".into(),
+            );
+        }
+        if self.sources.is_empty() {
+            problem(
+                "sources".into(),
+                "no source configured; add a [[sources]] table, e.g. type = \"file\" with a path"
+                    .into(),
+            );
+        }
+        for (i, source) in self.sources.iter().enumerate() {
+            match source {
+                SourceConfig::File(f) if !f.follow && !f.path.is_file() => problem(
+                    format!("sources[{i}].path"),
+                    format!(
+                        "{} is not a readable file; fix the path (relative paths start at the pipeline file's folder) or set follow = true to wait for it",
+                        f.path.display()
+                    ),
+                ),
+                SourceConfig::File(f) if f.poll_interval_ms == 0 => problem(
+                    format!("sources[{i}].poll_interval_ms"),
+                    "must be at least 1".into(),
+                ),
+                _ => {}
+            }
+        }
+        problems
+    }
+
+    /// The configuration's classification rules, or every problem found.
+    pub fn judge(&self) -> Result<Judge, ConfigError> {
+        let problems = self.problems();
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        Ok(judge_from(&self.classify))
+    }
+}
+
+fn judge_from(c: &ClassifyConfig) -> Judge {
+    let nets = c
+        .internal_cidrs
+        .iter()
+        .chain(&c.cluster_cidrs)
+        .filter_map(|s| s.parse::<IpNet>().ok());
+    Judge {
+        classifier: Classifier::new(
+            nets,
+            &c.cluster_domain,
+            &c.search_domains,
+            &c.internal_suffixes,
+        ),
+        report_nxdomain: c.report_nxdomain,
+    }
+}

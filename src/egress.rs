@@ -1,0 +1,314 @@
+//! What a parsed record means for egress: internal (dropped), not egress at all (inbound,
+//! blocked, failed lookups), invalid, or an external [`Observation`]. Owned data is built only
+//! in the last case.
+
+use std::net::{IpAddr, SocketAddr};
+
+use time::OffsetDateTime;
+
+use crate::classify::{Classifier, is_valid_hostname};
+use crate::event::{Endpoint, Fact, Observation, Protocol, SourceKind};
+use crate::parse::coredns::{LineTime, Query};
+use crate::parse::envoy::AccessLog;
+use crate::parse::{Record, time as ts};
+
+/// The outcome of judging one record.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Judgement {
+    External(Observation),
+    /// The destination is inside the cluster.
+    Internal,
+    /// The record is not an outbound connection or lookup (the reason is counted as a skip).
+    NotEgress(&'static str),
+    /// The record names something that cannot be a destination (counted as malformed).
+    Invalid(&'static str),
+}
+
+/// Turns records into observations with one cluster's classification rules.
+#[derive(Debug, Clone)]
+pub struct Judge {
+    pub classifier: Classifier,
+    /// Keep NXDOMAIN lookups: off by default, as no address came back to connect to and most
+    /// are search-path expansions.
+    pub report_nxdomain: bool,
+}
+
+/// When a record happened: its own time, else its container runtime's, else when it was read.
+pub struct Times<'a> {
+    pub wrapper: Option<&'a str>,
+    pub read: OffsetDateTime,
+}
+
+impl Times<'_> {
+    fn pick(&self, own: Option<OffsetDateTime>) -> OffsetDateTime {
+        own.or_else(|| self.wrapper.and_then(ts::rfc3339))
+            .unwrap_or(self.read)
+    }
+}
+
+impl Judge {
+    pub fn judge(&self, record: &Record<'_>, times: &Times<'_>) -> Judgement {
+        match record {
+            Record::Dns(q) => self.dns(q, times),
+            Record::Access(a) => self.access(a, times),
+        }
+    }
+
+    fn dns(&self, q: &Query<'_>, times: &Times<'_>) -> Judgement {
+        if q.qclass != "IN" {
+            return Judgement::NotEgress("not_class_in");
+        }
+        if self.classifier.name_is_internal(q.qname) {
+            return Judgement::Internal;
+        }
+        if !is_valid_hostname(q.qname) {
+            return Judgement::Invalid("invalid_name");
+        }
+        if q.rcode == "NXDOMAIN" && !self.report_nxdomain {
+            return Judgement::NotEgress("nxdomain");
+        }
+        let own = q.time.and_then(|t| match t {
+            LineTime::Rfc3339(s) => ts::rfc3339(s),
+            LineTime::Clf(s) => ts::clf(s),
+        });
+        Judgement::External(Observation {
+            time: times.pick(own),
+            kind: SourceKind::Coredns,
+            src: Endpoint {
+                ip: Some(q.client),
+                ..Endpoint::default()
+            },
+            fact: Fact::Dns {
+                qname: normalize_name(q.qname),
+            },
+        })
+    }
+
+    fn access(&self, a: &AccessLog<'_>, times: &Times<'_>) -> Judgement {
+        let cluster = a.upstream_cluster.as_deref().unwrap_or("");
+        if cluster.starts_with("inbound|") || cluster.starts_with("InboundPassthroughCluster") {
+            return Judgement::NotEgress("inbound");
+        }
+        if cluster == "BlackHoleCluster" {
+            return Judgement::NotEgress("blackhole");
+        }
+        if a.upstream_cluster.is_none() && a.upstream_host.is_none() {
+            return Judgement::NotEgress("no_upstream");
+        }
+        let outbound = parse_outbound_cluster(cluster);
+        let c = &self.classifier;
+        // Traffic to a mesh service or an egress gateway: its upstream address is that hop, not
+        // the destination; only the names (SNI, authority) can point outside.
+        let internal_hop = outbound.is_some_and(|(_, host)| c.name_is_internal(host));
+
+        let mut names: Vec<String> = Vec::new();
+        let mut ip: Option<SocketAddr> = None;
+        let authority = a.authority.as_deref().map(strip_port);
+        let candidates = [
+            a.requested_server_name.as_deref(),
+            authority,
+            outbound.map(|(_, host)| host),
+        ];
+        for name in candidates.into_iter().flatten() {
+            if let Ok(addr) = name.parse::<IpAddr>() {
+                if !c.ip_is_internal(addr) && ip.is_none() {
+                    ip = Some(SocketAddr::new(addr, 0));
+                }
+            } else if !c.name_is_internal(name) && is_valid_hostname(name) {
+                let name = normalize_name(name);
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        if !internal_hop {
+            let upstream = a.upstream_host.as_deref().and_then(socket_addr);
+            let original_dst = (cluster == "PassthroughCluster")
+                .then(|| a.downstream_local_address.as_deref().and_then(socket_addr))
+                .flatten();
+            if let Some(addr) = upstream.or(original_dst) {
+                if !c.ip_is_internal(addr.ip()) {
+                    ip = Some(addr);
+                }
+            }
+        }
+        if names.is_empty() && ip.is_none() {
+            return Judgement::Internal;
+        }
+        let port = outbound
+            .map(|(port, _)| port)
+            .filter(|&p| p != 0)
+            .or(ip.map(|a| a.port()).filter(|&p| p != 0));
+        let src_ip = [&a.downstream_remote_address, &a.upstream_local_address]
+            .into_iter()
+            .find_map(|s| s.as_deref().and_then(socket_addr))
+            .map(|s| s.ip());
+        let own = a.start_time.as_deref().and_then(ts::rfc3339);
+        Judgement::External(Observation {
+            time: times.pick(own),
+            kind: SourceKind::Envoy,
+            src: Endpoint {
+                ip: src_ip,
+                ..Endpoint::default()
+            },
+            fact: Fact::Connection {
+                dst_ip: ip.map(|a| a.ip()),
+                dst_port: port,
+                proto: Protocol::Tcp,
+                names,
+            },
+        })
+    }
+}
+
+/// `outbound|443|subset|api.example.com` -> (443, "api.example.com").
+fn parse_outbound_cluster(cluster: &str) -> Option<(u16, &str)> {
+    let mut parts = cluster.strip_prefix("outbound|")?.splitn(3, '|');
+    let port = parts.next()?.parse().ok()?;
+    let _subset = parts.next()?;
+    let host = parts.next()?;
+    (!host.is_empty()).then_some((port, host))
+}
+
+/// `host:8000` -> `host`; `[2001:db8::1]:443` -> `2001:db8::1`; a bare IPv6 stays whole.
+fn strip_port(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
+        _ => authority,
+    }
+}
+
+fn socket_addr(s: &str) -> Option<SocketAddr> {
+    s.parse().ok()
+}
+
+fn normalize_name(name: &str) -> String {
+    name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::{Parsed, envoy};
+
+    fn judge() -> Judge {
+        let nets = [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "127.0.0.0/8",
+            "::1/128",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap());
+        Judge {
+            classifier: Classifier::new(
+                nets,
+                "cluster.local",
+                &["svc.cluster.local".into()],
+                &["internal".into(), "local".into()],
+            ),
+            report_nxdomain: false,
+        }
+    }
+
+    fn envoy_line(line: &str) -> Judgement {
+        let Ok(Parsed::Record(r)) = envoy::parse(line) else {
+            panic!("{line}")
+        };
+        let times = Times {
+            wrapper: None,
+            read: OffsetDateTime::UNIX_EPOCH,
+        };
+        judge().judge(&r, &times)
+    }
+
+    fn connection(j: Judgement) -> (Option<IpAddr>, Option<u16>, Vec<String>, Option<IpAddr>) {
+        match j {
+            Judgement::External(Observation {
+                src,
+                fact:
+                    Fact::Connection {
+                        dst_ip,
+                        dst_port,
+                        names,
+                        ..
+                    },
+                ..
+            }) => (dst_ip, dst_port, names, src.ip),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn passthrough_is_egress() {
+        let (ip, port, names, src) = connection(envoy_line(
+            r#"[2023-11-24T13:21:55.197Z] "- - -" 0 - - - "-" 805 15199 158 - "-" "-" "-" "-" "104.102.54.251:443" PassthroughCluster 172.17.34.35:45584 104.102.54.251:443 172.17.34.35:45582 cloud.ibm.com -"#,
+        ));
+        assert_eq!(ip, Some("104.102.54.251".parse().unwrap()));
+        assert_eq!(port, Some(443));
+        assert_eq!(names, ["cloud.ibm.com"]);
+        assert_eq!(src, Some("172.17.34.35".parse().unwrap()));
+    }
+
+    #[test]
+    fn egress_gateway_hop_reports_sni_not_gateway_ip() {
+        let (ip, port, names, _) = connection(envoy_line(
+            r#"[2023-11-24T13:21:52.793Z] "- - -" 0 - - - "-" 813 111152 61 - "-" "-" "-" "-" "172.17.5.170:8443" outbound|443|wildcard|egressgateway.istio-egress.svc.cluster.local 172.17.34.35:55102 208.80.153.224:443 172.17.34.35:37020 en.wikipedia.org -"#,
+        ));
+        assert_eq!(
+            (ip, port, names),
+            (None, Some(443), vec!["en.wikipedia.org".to_string()])
+        );
+    }
+
+    #[test]
+    fn internal_inbound_and_gateway_sni_lines() {
+        assert_eq!(
+            envoy_line(
+                r#"[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" "curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "10.44.1.27:80" outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default"#
+            ),
+            Judgement::Internal
+        );
+        assert_eq!(
+            envoy_line(
+                r#"[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 3 1 "-" "curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "127.0.0.1:80" inbound|8000|| 127.0.0.1:41854 10.44.1.27:80 10.44.1.23:37652 outbound_.8000_._.httpbin.foo.svc.cluster.local default"#
+            ),
+            Judgement::NotEgress("inbound")
+        );
+        assert_eq!(
+            envoy_line(
+                r#"[2023-11-24T13:21:52.798Z] "- - -" 0 - - - "-" 1531 111950 55 - "-" "-" "-" "-" "envoy://sni_listener/" sni_cluster envoy://internal_client_address/ 172.17.5.170:8443 172.17.34.35:55102 outbound_.443_.wildcard_.egressgateway.istio-egress.svc.cluster.local -"#
+            ),
+            Judgement::Internal
+        );
+    }
+
+    #[test]
+    fn dynamic_forward_proxy_source_falls_back_to_proxy_address() {
+        let (ip, port, names, src) = connection(envoy_line(
+            r#"[2023-11-24T13:21:52.798Z] "- - -" 0 - - - "-" 813 111152 55 - "-" "-" "-" "-" "185.15.59.224:443" dynamic_forward_proxy_cluster 172.17.5.170:48262 envoy://sni_listener/ envoy://internal_client_address/ en.wikipedia.org -"#,
+        ));
+        assert_eq!(ip, Some("185.15.59.224".parse().unwrap()));
+        assert_eq!(port, Some(443));
+        assert_eq!(names, ["en.wikipedia.org"]);
+        assert_eq!(src, Some("172.17.5.170".parse().unwrap()));
+    }
+
+    #[test]
+    fn ports_and_authorities() {
+        assert_eq!(strip_port("httpbin:8000"), "httpbin");
+        assert_eq!(strip_port("[2001:db8::1]:443"), "2001:db8::1");
+        assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
+        assert_eq!(
+            parse_outbound_cluster("outbound|80||edition.cnn.com"),
+            Some((80, "edition.cnn.com"))
+        );
+        assert_eq!(parse_outbound_cluster("outbound|x||a"), None);
+    }
+}

@@ -1,0 +1,89 @@
+//! Owned facts that survive classification: what the inventory counts and sinks receive.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+/// Which kind of evidence produced an observation; shown as `evidence` in the inventory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    Coredns,
+    Envoy,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Coredns => "coredns",
+            SourceKind::Envoy => "envoy",
+        }
+    }
+}
+
+/// Transport protocol of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+/// The workload side of an egress connection. Everything is optional: a CoreDNS line only
+/// knows the client IP, a pod-log source knows namespace and pod but maybe not the IP.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Endpoint {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<IpAddr>,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.namespace, &self.pod, &self.ip) {
+            (Some(ns), Some(pod), _) => write!(f, "{ns}/{pod}"),
+            (_, _, Some(ip)) => write!(f, "{ip}"),
+            _ => f.write_str("-"),
+        }
+    }
+}
+
+/// One external fact: either a DNS lookup of an external name or a connection to an external
+/// destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fact {
+    /// A client asked for an external name (CoreDNS query logs carry no answers).
+    Dns { qname: String },
+    /// A client connected to an external destination, known by IP, by names, or both.
+    Connection {
+        dst_ip: Option<IpAddr>,
+        dst_port: Option<u16>,
+        proto: Protocol,
+        names: Vec<String>,
+    },
+}
+
+/// An owned observation, built only for records that survived classification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub time: OffsetDateTime,
+    pub kind: SourceKind,
+    pub src: Endpoint,
+    pub fact: Fact,
+}

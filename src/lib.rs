@@ -1,0 +1,18 @@
+//! egress-scout: discovers the destinations outside a Kubernetes cluster that its workloads
+//! connect to, from CoreDNS and Envoy/Istio logs (raw, CRI or docker json-file wrapped).
+//!
+//! Data flow: sources frame bytes into batches of lines -> the stage parses (zero-copy),
+//! classifies and counts survivors in the inventory -> sinks publish updates.
+
+pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod egress;
+pub mod event;
+pub mod inventory;
+pub mod output;
+pub mod parse;
+pub mod pipeline;
+pub mod sinks;
+pub mod sources;
+pub mod telemetry;

@@ -1,0 +1,42 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use egress_scout::cli::{self, Cli, Command};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Run(_) => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("egress-scout: error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Scan(args) => cli::scan(args).await,
+            Command::Run(args) => cli::run(args).await,
+            Command::Check(args) => cli::check(args),
+        }
+    });
+    // A source may still block in a read of stdin; nothing it holds is needed any more.
+    runtime.shutdown_background();
+    result.unwrap_or_else(|e| {
+        eprintln!("egress-scout: error: {e:#}");
+        ExitCode::FAILURE
+    })
+}

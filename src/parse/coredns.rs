@@ -1,0 +1,270 @@
+//! CoreDNS `log` plugin lines, all three generations (see formats.md):
+//! `[INFO] {remote}:{port} - {id} "{type} {class} {name} {proto} {size} {do} {bufsize}" {rcode} {rflags} {rsize} {duration}`
+//! with an optional RFC3339 prefix (1.2.6-1.6.2), the pre-1.2.6 CLF date after ` - `, the
+//! `node-cache ` prefix of node-local-dns and the `{combined}` opcode suffix.
+
+use std::net::IpAddr;
+
+use nom::{
+    IResult, Parser,
+    bytes::complete::{tag, take_till1},
+    character::complete::{char, digit1, u16 as dec_u16},
+    combinator::{all_consuming, opt},
+    sequence::{delimited, preceded, terminated},
+};
+
+use super::{ParseError, Parsed, Record};
+
+/// When a line says it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineTime<'a> {
+    /// `2019-07-19T08:24:57.575Z` prefix (CoreDNS 1.2.6-1.6.2).
+    Rfc3339(&'a str),
+    /// `11/Jan/2019:19:59:01 +0000` (CoreDNS before 1.2.6).
+    Clf(&'a str),
+}
+
+/// One query line, borrowing from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Query<'a> {
+    pub time: Option<LineTime<'a>>,
+    pub client: IpAddr,
+    pub client_port: u16,
+    pub qtype: &'a str,
+    pub qclass: &'a str,
+    /// As logged: lower case with a trailing dot, non-printable bytes escaped as `\DDD`.
+    pub qname: &'a str,
+    /// `udp` or `tcp`: the transport of the query to CoreDNS.
+    pub proto: &'a str,
+    /// `NOERROR`, `NXDOMAIN`, ..., a number when unknown, `-` when no response was written.
+    pub rcode: &'a str,
+}
+
+/// Parses one CoreDNS output line.
+pub fn parse(line: &str) -> Result<Parsed<'_>, ParseError> {
+    let line = line.trim_end();
+    let rest = line.strip_prefix("node-cache ").unwrap_or(line);
+    let (time, rest) = match split_rfc3339_prefix(rest) {
+        Some((ts, rest)) => (Some(LineTime::Rfc3339(ts)), rest),
+        None => (None, rest),
+    };
+    let body = match level(rest) {
+        Some(("INFO", body)) => body,
+        Some((_, _)) => return Ok(Parsed::Skip("log_level")),
+        None => rest,
+    };
+    match body.as_bytes().first() {
+        Some(b'0'..=b'9' | b'[') => query(body, time),
+        _ if rest.len() != body.len() => Ok(Parsed::Skip("info_message")),
+        _ if is_banner(body) => Ok(Parsed::Skip("banner")),
+        _ => Err(ParseError::Syntax("coredns")),
+    }
+}
+
+/// `[LEVEL] rest` where LEVEL is upper-case letters; `[::1]:53 ...` is not a level.
+fn level(s: &str) -> Option<(&str, &str)> {
+    let inner = s.strip_prefix('[')?;
+    let end = inner.find(']')?;
+    let (name, rest) = inner.split_at(end);
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    Some((name, rest[1..].trim_start()))
+}
+
+/// Startup lines: `.:53`, `example.org.:53`, `CoreDNS-1.11.1`, `linux/amd64, go1.21.1, ...`.
+fn is_banner(s: &str) -> bool {
+    const PLATFORMS: [&str; 4] = ["linux/", "darwin/", "windows/", "freebsd/"];
+    s.starts_with("CoreDNS-")
+        || PLATFORMS.iter().any(|p| s.starts_with(p))
+        || s.rsplit_once(':').is_some_and(|(zone, port)| {
+            !zone.contains(' ') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// `2019-07-19T08:24:57.575Z ` at the start of the line.
+fn split_rfc3339_prefix(s: &str) -> Option<(&str, &str)> {
+    let b = s.as_bytes();
+    let looks_like_date =
+        b.len() > 20 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[10] == b'T';
+    if !looks_like_date {
+        return None;
+    }
+    let (ts, rest) = s.split_once(' ')?;
+    Some((ts, rest.trim_start()))
+}
+
+fn token(s: &str) -> IResult<&str, &str> {
+    take_till1(|c: char| c == ' ' || c == '"').parse(s)
+}
+
+fn sp_token(s: &str) -> IResult<&str, &str> {
+    preceded(char(' '), token).parse(s)
+}
+
+/// `1.2.3.4:5353` or `[::1]:5353`.
+fn client(s: &str) -> IResult<&str, (&str, u16)> {
+    let mut bracketed = delimited(char('['), take_till1(|c| c == ']'), char(']'));
+    let mut bare = take_till1(|c| c == ':' || c == ' ');
+    let (s, ip) = if s.starts_with('[') {
+        bracketed.parse(s)?
+    } else {
+        bare.parse(s)?
+    };
+    let (s, port) = preceded(char(':'), dec_u16).parse(s)?;
+    Ok((s, (ip, port)))
+}
+
+struct Question<'a> {
+    qtype: &'a str,
+    qclass: &'a str,
+    qname: &'a str,
+    proto: &'a str,
+}
+
+/// `"A IN example.org. udp 41 false 4096"`
+fn question(s: &str) -> IResult<&str, Question<'_>> {
+    let inner = (
+        token, sp_token, sp_token, sp_token, sp_token, sp_token, sp_token,
+    );
+    let (s, (qtype, qclass, qname, proto, _size, _do, _bufsize)) =
+        delimited(char('"'), inner, char('"')).parse(s)?;
+    Ok((
+        s,
+        Question {
+            qtype,
+            qclass,
+            qname,
+            proto,
+        },
+    ))
+}
+
+fn query<'a>(body: &'a str, time: Option<LineTime<'a>>) -> Result<Parsed<'a>, ParseError> {
+    let clf = delimited(char('['), take_till1(|c| c == ']'), tag("] "));
+    let combined_opcode = preceded(tag(" \""), terminated(digit1, char('"')));
+    let mut line = all_consuming((
+        client,
+        tag(" - "),
+        opt(clf),
+        terminated(digit1, char(' ')),
+        question,
+        // rcode, rflags, rsize, duration
+        (sp_token, sp_token, sp_token, sp_token),
+        opt(combined_opcode),
+    ));
+    let (_, ((ip, client_port), _, clf_time, _id, q, (rcode, _rflags, _rsize, duration), _)) = line
+        .parse(body)
+        .map_err(|_: nom::Err<nom::error::Error<&str>>| ParseError::Syntax("coredns"))?;
+    if !duration.ends_with('s') {
+        return Err(ParseError::Field("duration"));
+    }
+    let client: IpAddr = ip
+        .parse()
+        .map_err(|_| ParseError::Field("client address"))?;
+    Ok(Parsed::Record(Record::Dns(Query {
+        time: clf_time.map(LineTime::Clf).or(time),
+        client,
+        client_port,
+        qtype: q.qtype,
+        qclass: q.qclass,
+        qname: q.qname,
+        proto: q.proto,
+        rcode,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query_of(line: &str) -> Query<'_> {
+        match parse(line) {
+            Ok(Parsed::Record(Record::Dns(q))) => q,
+            other => panic!("{line:?} -> {other:?}"),
+        }
+    }
+
+    #[test]
+    fn current_format_ipv6_client() {
+        let q = query_of(
+            r#"[INFO] [::1]:50759 - 29008 "A IN example.org. udp 41 false 4096" NOERROR qr,rd,ra,ad 68 0.037990251s"#,
+        );
+        assert_eq!(q.client, "::1".parse::<IpAddr>().unwrap());
+        assert_eq!(q.client_port, 50759);
+        assert_eq!(
+            (q.qtype, q.qclass, q.qname, q.proto),
+            ("A", "IN", "example.org.", "udp")
+        );
+        assert_eq!(q.rcode, "NOERROR");
+        assert_eq!(q.time, None);
+    }
+
+    #[test]
+    fn rfc3339_prefix() {
+        let q = query_of(
+            r#"2021-03-11T07:03:56.565Z [INFO] 172.27.172.128:34346 - 7481 "A IN rwc.default.svc.cluster.local. tcp 50 false 65535" NOERROR qr,aa,rd 98 0.0002043s"#,
+        );
+        assert_eq!(q.time, Some(LineTime::Rfc3339("2021-03-11T07:03:56.565Z")));
+        assert_eq!(q.qname, "rwc.default.svc.cluster.local.");
+        assert_eq!(q.proto, "tcp");
+        let q = query_of(
+            r#"2019-07-19T08:24:57.575Z [INFO] 10.244.1.3:52206 - 12963 "A IN kubernetes.default.svc.cluster.local.intermax.local. udp 69 false 512" NXDOMAIN qr,aa,rd,ra 158 0.0069123s"#,
+        );
+        assert_eq!(q.rcode, "NXDOMAIN");
+    }
+
+    #[test]
+    fn clf_generation_and_node_cache_and_combined() {
+        let q = query_of(
+            r#"192.168.2.14:33615 - [11/Jan/2019:19:59:01 +0000] 14 "A IN example.com. udp 29 false 512" NOERROR qr,rd,ra 45 0.000473s"#,
+        );
+        assert_eq!(q.time, Some(LineTime::Clf("11/Jan/2019:19:59:01 +0000")));
+        assert_eq!(q.client_port, 33615);
+        let q = query_of(
+            r#"node-cache [INFO] 10.244.0.5:43117 - 6502 "AAAA IN api.github.com. udp 32 false 512" NOERROR qr,rd,ra 120 0.00123s "0""#,
+        );
+        assert_eq!(q.qname, "api.github.com.");
+        assert_eq!(q.qtype, "AAAA");
+    }
+
+    #[test]
+    fn no_response_rcode() {
+        let q = query_of(
+            r#"[INFO] 10.1.2.3:1000 - 1 "A IN slow.example.net. udp 30 false 512" - - 0 5.000123s"#,
+        );
+        assert_eq!(q.rcode, "-");
+    }
+
+    #[test]
+    fn skipped_by_design() {
+        for line in [
+            ".:53",
+            "example.org.:53",
+            "CoreDNS-1.11.1",
+            "linux/amd64, go1.21.1, 2e4f6e5",
+            "[INFO] plugin/reload: Running configuration SHA512 = 591cf328cccc",
+            "[WARNING] 2 example.org. A: read udp 10.0.0.1:53->8.8.8.8:53: i/o timeout",
+            "[ERROR] plugin/errors: 2 example.org. A: read udp 10.0.0.1:53->8.8.8.8:53: i/o timeout",
+            "2019-07-19T08:24:57.575Z [INFO] plugin/reload: Running configuration MD5 = 1",
+            "[INFO] SIGTERM: Shutting down servers then terminating",
+        ] {
+            assert!(matches!(parse(line), Ok(Parsed::Skip(_))), "{line}");
+        }
+    }
+
+    #[test]
+    fn malformed() {
+        for line in [
+            r#"[INFO] 10.0.0.1:123 - 5 "A IN exa"#,
+            r#"[INFO] 10.0.0.1:123 - 5 "A IN example.org. udp 41 false 4096" NOERROR qr 68"#,
+            r#"[INFO] 10.0.0.1:99999 - 5 "A IN example.org. udp 41 false 4096" NOERROR qr 68 0.1s"#,
+            r#"[INFO] 999.0.0.1:53 - 5 "A IN example.org. udp 41 false 4096" NOERROR qr 68 0.1s"#,
+            "hello world",
+            "\u{0}\u{0}\u{1}",
+            "",
+        ] {
+            assert!(parse(line).is_err(), "{line:?}");
+        }
+    }
+}

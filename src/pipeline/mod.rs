@@ -1,0 +1,138 @@
+//! Builds the topology from configuration and runs it: one task per source and per sink,
+//! bounded channels carrying batches, the synchronous stage in between. Shutdown: sources stop
+//! reading, the stage drains what they sent, sinks get the last changes and flush.
+
+pub mod stage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Settings, SinkConfig};
+use crate::egress::Judge;
+use crate::inventory::{Inventory, Update};
+use crate::sinks;
+use crate::sources::{self, SourceCtx};
+use crate::telemetry::{ComponentStats, Totals};
+use stage::{SourceState, Stage};
+
+/// Whole lines read by one source, each ending in `\n`.
+#[derive(Debug)]
+pub struct Batch {
+    /// Index of the source in the configuration.
+    pub source: usize,
+    pub lines: Vec<u8>,
+    pub read_at: OffsetDateTime,
+    /// The source's last batch: its partial state can be dropped.
+    pub end: bool,
+}
+
+/// What a finished run leaves behind.
+pub struct Report {
+    pub inventory: Inventory,
+    /// One per source, in configuration order.
+    pub sources: Vec<Arc<ComponentStats>>,
+}
+
+impl Report {
+    /// Counters summed over all sources.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for s in &self.sources {
+            t += s.totals();
+        }
+        t
+    }
+}
+
+/// Runs `settings` until every source ends or `shutdown` fires, then drains and flushes.
+/// `sinks` may be empty (the caller reads the inventory from the report).
+pub async fn run(
+    settings: &Settings,
+    judge: Judge,
+    sinks: &[SinkConfig],
+    shutdown: CancellationToken,
+) -> Report {
+    let limits = &settings.limits;
+    let (tx, mut rx) = mpsc::channel::<Batch>(limits.channel_capacity);
+    let mut source_stats = Vec::new();
+    let mut states = Vec::new();
+    let mut source_tasks = Vec::new();
+    for (id, config) in settings.sources.iter().enumerate() {
+        let stats = ComponentStats::new(config.name(), "source");
+        states.push(SourceState::new(
+            config.format(),
+            limits.max_line_bytes,
+            stats.clone(),
+        ));
+        source_stats.push(stats.clone());
+        let ctx = SourceCtx {
+            id,
+            tx: tx.clone(),
+            stats,
+            shutdown: shutdown.clone(),
+            limits: limits.clone(),
+        };
+        source_tasks.push(sources::spawn(config.clone(), ctx));
+    }
+    drop(tx);
+
+    let mut sink_txs = Vec::new();
+    let mut sink_tasks = Vec::new();
+    for (i, config) in sinks.iter().enumerate() {
+        let (stx, srx) = mpsc::channel::<Arc<[Update]>>(limits.channel_capacity);
+        let stats = ComponentStats::new(format!("sinks[{i}]"), "sink");
+        sink_tasks.push(sinks::spawn(config.clone(), srx, stats));
+        sink_txs.push(stx);
+    }
+
+    let inventory = Inventory::new(settings.inventory.max_entries);
+    let mut stage = Stage::new(
+        judge,
+        inventory,
+        states,
+        limits.max_line_bytes,
+        !sinks.is_empty(),
+    );
+    let mut tick =
+        tokio::time::interval(Duration::from_secs(settings.inventory.update_interval_secs));
+    tick.tick().await;
+    let mut updates = Vec::new();
+    loop {
+        tokio::select! {
+            batch = rx.recv() => match batch {
+                Some(batch) => stage.process(&batch, &mut updates),
+                None => break,
+            },
+            _ = tick.tick() => updates.extend(stage.take_changed()),
+        }
+        send(&sink_txs, &mut updates).await;
+    }
+    updates.extend(stage.take_changed());
+    send(&sink_txs, &mut updates).await;
+    drop(sink_txs);
+    for task in sink_tasks.into_iter().chain(source_tasks) {
+        if let Err(e) = task.await {
+            tracing::error!("pipeline task failed: {e}");
+        }
+    }
+    Report {
+        inventory: stage.into_inventory(),
+        sources: source_stats,
+    }
+}
+
+/// Hands `updates` to every sink, waiting while a sink's queue is full.
+async fn send(sinks: &[mpsc::Sender<Arc<[Update]>>], updates: &mut Vec<Update>) {
+    if updates.is_empty() {
+        return;
+    }
+    let batch: Arc<[Update]> = std::mem::take(updates).into();
+    for sink in sinks {
+        // A sink that ended has already logged why; the others still get the batch.
+        let _ = sink.send(batch.clone()).await;
+    }
+}

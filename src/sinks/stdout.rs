@@ -1,0 +1,74 @@
+//! Standard output: one JSON line per inventory update, or the whole inventory as a table
+//! when the queue closes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::sync::mpsc;
+
+use crate::config::{Encoding, StdoutSinkConfig};
+use crate::inventory::{Entry, Key, Update};
+use crate::output::{self, UpdateDoc};
+use crate::telemetry::{ComponentStats, Outcome, Tally};
+
+pub async fn run(
+    config: StdoutSinkConfig,
+    mut rx: mpsc::Receiver<Arc<[Update]>>,
+    stats: Arc<ComponentStats>,
+) {
+    let mut out = BufWriter::new(tokio::io::stdout());
+    let mut latest: BTreeMap<Key, Entry> = BTreeMap::new();
+    // After a write error (a closed pipe) updates are still taken off the queue, so the
+    // pipeline never stalls, and counted as dropped.
+    let mut broken = false;
+    while let Some(batch) = rx.recv().await {
+        let mut tally = Tally::received(batch.len() as u64);
+        match config.encoding {
+            Encoding::Table => {
+                for u in batch.iter() {
+                    latest.insert(u.key.clone(), u.entry.clone());
+                    tally.count(Outcome::Emitted, None);
+                }
+            }
+            Encoding::Json => {
+                let mut text = Vec::new();
+                for u in batch.iter() {
+                    if serde_json::to_writer(&mut text, &UpdateDoc::of(u)).is_ok() {
+                        text.push(b'\n');
+                    }
+                }
+                let written = !broken && write(&mut out, &text).await;
+                broken = !written;
+                let outcome = if written {
+                    Outcome::Emitted
+                } else {
+                    Outcome::Dropped
+                };
+                for _ in batch.iter() {
+                    tally.count(outcome, (!written).then_some("stdout_closed"));
+                }
+            }
+        }
+        stats.add(&mut tally);
+    }
+    if config.encoding == Encoding::Table && !broken {
+        let entries: Vec<(&Key, &Entry)> = latest.iter().collect();
+        write(&mut out, output::table(&entries).as_bytes()).await;
+    }
+}
+
+async fn write(out: &mut BufWriter<tokio::io::Stdout>, bytes: &[u8]) -> bool {
+    match async {
+        out.write_all(bytes).await?;
+        out.flush().await
+    }
+    .await
+    {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!("stdout sink: cannot write, dropping further updates: {e}");
+            false
+        }
+    }
+}
