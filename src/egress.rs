@@ -121,16 +121,16 @@ impl Judge {
                 }
             }
         }
-        if !internal_hop {
-            let upstream = a.upstream_host.as_deref().and_then(socket_addr);
-            let original_dst = (cluster == "PassthroughCluster")
-                .then(|| a.downstream_local_address.as_deref().and_then(socket_addr))
-                .flatten();
-            if let Some(addr) = upstream.or(original_dst) {
-                if !c.ip_is_internal(addr.ip()) {
-                    ip = Some(addr);
-                }
-            }
+        // DOWNSTREAM_LOCAL_ADDRESS of an outbound listener is the address the app dialled.
+        let original_dst = a.downstream_local_address.as_deref().and_then(socket_addr);
+        let upstream = a.upstream_host.as_deref().and_then(socket_addr);
+        let dialled = if internal_hop {
+            original_dst
+        } else {
+            upstream.or(original_dst.filter(|_| cluster == "PassthroughCluster"))
+        };
+        if let Some(addr) = dialled.filter(|a| !c.ip_is_internal(a.ip())) {
+            ip = Some(addr);
         }
         if names.is_empty() && ip.is_none() {
             return Judgement::Internal;
@@ -257,13 +257,14 @@ mod tests {
     }
 
     #[test]
-    fn egress_gateway_hop_reports_sni_not_gateway_ip() {
+    fn egress_gateway_hop_reports_sni_and_dialled_ip_not_gateway_ip() {
         let (ip, port, names, _) = connection(envoy_line(
             r#"[2023-11-24T13:21:52.793Z] "- - -" 0 - - - "-" 813 111152 61 - "-" "-" "-" "-" "172.17.5.170:8443" outbound|443|wildcard|egressgateway.istio-egress.svc.cluster.local 172.17.34.35:55102 208.80.153.224:443 172.17.34.35:37020 en.wikipedia.org -"#,
         ));
+        assert_eq!(ip, Some("208.80.153.224".parse().unwrap()));
         assert_eq!(
-            (ip, port, names),
-            (None, Some(443), vec!["en.wikipedia.org".to_string()])
+            (port, names),
+            (Some(443), vec!["en.wikipedia.org".to_string()])
         );
     }
 

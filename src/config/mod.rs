@@ -213,10 +213,10 @@ impl Settings {
 
     fn resolve_paths(&mut self, base: &Path) {
         for source in &mut self.sources {
-            if let SourceConfig::File(f) = source {
-                if f.path.is_relative() {
-                    f.path = base.join(&f.path);
-                }
+            if let SourceConfig::File(f) = source
+                && f.path.is_relative()
+            {
+                f.path = base.join(&f.path);
             }
         }
     }

@@ -159,10 +159,14 @@ impl LineCtx<'_> {
             return (Outcome::Skipped, Some("empty"));
         }
         let parsed = match (state.format, state.detected) {
-            (Format::Auto, None) => parse::detect(text).map(|(format, parsed)| {
-                state.detected = format;
-                parsed
-            }),
+            // Until a format is recognised, a line of another program is not malformed.
+            (Format::Auto, None) => match parse::detect(text) {
+                Ok((format, parsed)) => {
+                    state.detected = format;
+                    Ok(parsed)
+                }
+                Err(_) => Ok(Parsed::Skip("unrecognized")),
+            },
             (Format::Auto, Some(format)) | (format, _) => parse::parse(format, text),
         };
         let record = match parsed {

@@ -95,10 +95,10 @@ async fn read(cfg: &FileSourceConfig, ctx: &SourceCtx, framer: &mut LineFramer) 
                     Rotation::Same => {}
                     Rotation::Replaced => {
                         tracing::info!(path = %cfg.path.display(), "file rotated; reopening");
-                        if let Some(last) = framer.finish() {
-                            if !ctx.send(last, framer).await {
-                                return Ok(());
-                            }
+                        if let Some(last) = framer.finish()
+                            && !ctx.send(last, framer).await
+                        {
+                            return Ok(());
                         }
                         current = None;
                         continue;

@@ -1,0 +1,227 @@
+//! The binary end to end on the bundled examples and on hostile input.
+
+mod support;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use support::{assert_ok, bin, ips, names, repo, scan, set, stat};
+
+const EXTERNAL: [&str; 11] = [
+    "api.datadoghq.eu",
+    "api.stripe.com",
+    "graph.microsoft.com",
+    "hooks.slack.com",
+    "login.microsoftonline.com",
+    "monitoring.us-east-1.amazonaws.com",
+    "oauth2.googleapis.com",
+    "registry-1.docker.io",
+    "storage.googleapis.com",
+    "sts.amazonaws.com",
+    // No name: a PassthroughCluster connection known only by IP.
+    "",
+];
+
+#[test]
+fn scan_examples_reports_exactly_the_external_destinations() {
+    let doc = scan(&[
+        "--cluster-cidr",
+        "10.244.0.0/16",
+        "--cluster-cidr",
+        "10.96.0.0/12",
+        "examples/coredns.log",
+        "examples/node-local-dns-docker.log",
+        "examples/istio-proxy.log",
+        "examples/istio-proxy-cri.log",
+    ]);
+    assert_eq!(doc["schema_version"], 1);
+    let expected: Vec<&str> = EXTERNAL.iter().copied().filter(|n| !n.is_empty()).collect();
+    assert_eq!(names(&doc), set(&expected));
+    assert_eq!(
+        ips(&doc),
+        set(&[
+            "192.0.2.15",
+            "198.51.100.23",
+            "198.51.100.77",
+            "203.0.113.128",
+            "203.0.113.40",
+            "203.0.113.90"
+        ])
+    );
+    assert_eq!(stat(&doc, "malformed"), 0);
+    assert!(stat(&doc, "internal") >= 15);
+    // api.stripe.com: 4 lookups from one pod, grouped into one destination without a port.
+    let stripe_dns = doc["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["names"][0] == "api.stripe.com" && d.get("port").is_none())
+        .unwrap();
+    assert_eq!(stripe_dns["count"], 4);
+    assert_eq!(
+        stripe_dns["sources"],
+        serde_json::json!([{"ip": "10.244.1.17"}])
+    );
+    assert_eq!(stripe_dns["evidence"], serde_json::json!(["coredns"]));
+    // The CRI line split into P/F chunks was joined: storage.googleapis.com on 443 via Envoy.
+    assert!(doc["destinations"].as_array().unwrap().iter().any(|d| {
+        d["names"][0] == "storage.googleapis.com"
+            && d["port"] == 443
+            && d["first_seen"] == "2024-05-14T08:03:02.551Z"
+    }));
+}
+
+#[test]
+fn scan_table_and_default_run() {
+    let out = bin()
+        .args(["scan", "--output", "table", "examples/istio-proxy.log"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("DESTINATION"), "{text}");
+    assert!(text.contains("hooks.slack.com"));
+    assert!(text.contains("external destinations;"));
+}
+
+#[test]
+fn run_quickstart_prints_json_updates_and_exits() {
+    let out = bin().arg("run").output().unwrap();
+    assert_ok(&out);
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let new: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["update"] == "new")
+        .filter_map(|l| l["names"][0].as_str())
+        .collect();
+    for name in EXTERNAL.iter().filter(|n| !n.is_empty()) {
+        assert!(new.contains(name), "{name} missing from {new:?}");
+    }
+    assert!(lines.iter().all(|l| l["schema_version"] == 1));
+    // Repeated lookups come as coalesced count updates at the end.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["update"] == "changed" && l["count"] == 4)
+    );
+}
+
+#[test]
+fn unreadable_input_and_bad_arguments_fail_with_one_line() {
+    let out = bin().args(["scan", "does-not-exist.log"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot read does-not-exist.log"), "{err}");
+
+    let out = bin()
+        .args(["scan", "--cluster-cidr", "10.0.0/8"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cluster-cidr"));
+}
+
+#[test]
+fn check_names_each_problem_by_key() {
+    for entry in std::fs::read_dir(repo("pipelines")).unwrap() {
+        let path = entry.unwrap().path();
+        let out = bin().arg("check").arg(&path).output().unwrap();
+        assert_ok(&out);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[classify]\ncluster_cidrs = [\"10.0.0.0/33\"]\n[limits]\nmax_line_bytes = 1\n[[sources]]\ntype = \"file\"\npath = \"nope.log\"\n",
+    )
+    .unwrap();
+    let out = bin().arg("check").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for key in [
+        "classify.cluster_cidrs[0]",
+        "limits.max_line_bytes",
+        "sources[0].path",
+    ] {
+        assert!(text.contains(key), "{key} not in {text}");
+    }
+    std::fs::write(
+        &bad,
+        "[[sources]]\ntype = \"stdin\"\nfromat = \"coredns\"\n",
+    )
+    .unwrap();
+    let out = bin().arg("check").arg(&bad).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("fromat") && text.contains("sources[0]"),
+        "{text}"
+    );
+}
+
+#[test]
+fn environment_overrides_configuration() {
+    let out = bin()
+        .args(["scan", "--output", "json", "examples/istio-proxy.log"])
+        .env(
+            "EGRESS_SCOUT__CLASSIFY__CLUSTER_CIDRS",
+            "10.244.0.0/16,198.51.100.0/24",
+        )
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // A public range declared as a cluster CIDR is internal: the IPs go, the names stay.
+    assert!(!ips(&doc).iter().any(|ip| ip.starts_with("198.51.100.")));
+    assert!(names(&doc).contains("hooks.slack.com"));
+}
+
+#[test]
+fn hostile_input_is_counted_never_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("coredns.log");
+    let mut data = Vec::new();
+    data.extend(b"[INFO] 10.244.0.9:53 - 1 \"A IN ok-before.example.com. udp 41 false 512\" NOERROR qr,rd 68 0.1s\n");
+    data.extend(b"[INFO] 10.244.0.9:53 - 1 \"A IN trunc\n");
+    data.extend(b"[INFO] 10.244.0.9:53 - 1 \"A IN \xff\xfe.example.com. udp 41 false 512\" NOERROR qr,rd 68 0.1s\n");
+    data.extend(vec![b'A'; 100 * 1024]);
+    data.push(b'\n');
+    data.extend((0u8..=255).cycle().take(5000));
+    data.push(b'\n');
+    data.extend(b"\0\0\0\0\n");
+    data.extend(b"[INFO] 10.244.0.9:53 - 1 \"A IN evil\\027[31m.example.com. udp 41 false 512\" NOERROR qr,rd 68 0.1s\n");
+    data.extend(b"[INFO] 10.244.0.9:53 - 1 \"A IN ok-after.example.com. udp 41 false 512\" NOERROR qr,rd 68 0.1s");
+    std::fs::write(&path, &data).unwrap();
+    let doc = scan(&["--format", "coredns", path.to_str().unwrap()]);
+    assert_eq!(
+        names(&doc),
+        set(&["ok-after.example.com", "ok-before.example.com"])
+    );
+    assert!(stat(&doc, "malformed") >= 6, "{doc}");
+}
+
+#[test]
+fn stdin_dash_and_cri_chunks_split_across_reads() {
+    let mut child = bin()
+        .args(["scan", "--output", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let line = r#"[2024-05-14T08:02:11.993Z] "- - -" 0 - - - "-" 1204 6120 1733 - "-" "-" "-" "-" "198.51.100.23:443" PassthroughCluster 10.244.1.17:33712 198.51.100.23:443 10.244.1.17:33710 hooks.slack.com -"#;
+    let (a, b) = line.split_at(60);
+    writeln!(stdin, "2024-05-14T08:02:12Z stdout P {a}").unwrap();
+    stdin.flush().unwrap();
+    writeln!(stdin, "2024-05-14T08:02:12Z stdout F {b}").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_ok(&out);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(names(&doc), set(&["hooks.slack.com"]));
+    assert_eq!(stat(&doc, "lines"), 2);
+}

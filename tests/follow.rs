@@ -1,0 +1,107 @@
+//! `run` following a file like `tail -F`: growth, rename rotation, copytruncate, then SIGTERM
+//! drains and flushes.
+
+mod support;
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::bin;
+
+fn query(name: &str) -> String {
+    format!(
+        "[INFO] 10.244.0.9:41000 - 7 \"A IN {name}. udp 41 false 512\" NOERROR qr,rd,ra 68 0.001s\n"
+    )
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
+/// Waits for an output line matching `pred`; a generous bound so a slow machine never fails.
+fn expect(rx: &mpsc::Receiver<Value>, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(v) if pred(&v) => return v,
+            Ok(_) => continue,
+            Err(e) => panic!("no output for {what}: {e}"),
+        }
+    }
+}
+
+fn is_new(name: &'static str) -> impl Fn(&Value) -> bool {
+    move |v| v["update"] == "new" && v["names"][0] == name
+}
+
+#[test]
+fn follows_growth_rotation_and_truncation_then_drains_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("coredns.log");
+    let config = dir.path().join("follow.toml");
+    std::fs::write(
+        &config,
+        "[inventory]\nupdate_interval_secs = 3600\n[[sources]]\ntype = \"file\"\npath = \"coredns.log\"\nfollow = true\npoll_interval_ms = 20\n[[sinks]]\ntype = \"stdout\"\n",
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx
+                .send(serde_json::from_str::<Value>(&line).unwrap())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+
+    // The file does not exist yet: the source waits for it.
+    append(&log, &query("a.example.com"));
+    expect(&rx, "growth", is_new("a.example.com"));
+
+    std::fs::rename(&log, dir.path().join("coredns.log.1")).unwrap();
+    append(&log, &query("b.example.com"));
+    expect(&rx, "rotation", is_new("b.example.com"));
+
+    // copytruncate: the same inode, now shorter than what was read.
+    let f = OpenOptions::new().write(true).open(&log).unwrap();
+    f.set_len(0).unwrap();
+    drop(f);
+    append(&log, &query("c.io"));
+    expect(&rx, "truncation", is_new("c.io"));
+
+    append(&log, &query("a.example.com"));
+    append(&log, &query("d.example.com"));
+    expect(&rx, "more growth", is_new("d.example.com"));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Draining flushes the coalesced count of a.example.com before exit.
+    let changed = expect(&rx, "flush on SIGTERM", |v| {
+        v["update"] == "changed" && v["names"][0] == "a.example.com"
+    });
+    assert_eq!(changed["count"], 2);
+    assert!(child.wait().unwrap().success());
+}
