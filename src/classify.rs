@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use ipnet::{Ipv4Net, Ipv6Net};
+use memchr::memmem;
 
 /// The internal networks and name suffixes of one cluster.
 #[derive(Debug, Clone)]
@@ -13,9 +14,12 @@ pub struct Classifier {
     /// Lower-case suffixes without dots at either end; a name equal to one or ending in
     /// `.suffix` is internal.
     suffixes: Vec<String>,
-    /// `.cluster.local.` form: an in-cluster name with a node search domain appended
+    /// The last labels of `suffixes`: a name whose last label is none of them cannot match any
+    /// suffix, which spares the suffix loop for most external names.
+    last_labels: Vec<String>,
+    /// `.cluster.local.`: an in-cluster name with a node search domain appended
     /// (`kubernetes.default.svc.cluster.local.corp.example.`) is still internal.
-    cluster_infix: String,
+    cluster_infix: memmem::Finder<'static>,
 }
 
 impl Classifier {
@@ -45,11 +49,19 @@ impl Classifier {
         // A search domain under the cluster domain is already covered by it.
         let covered: Vec<String> = all.clone();
         all.retain(|s| !covered.iter().any(|c| c != s && has_suffix(s, c)));
+        let mut last_labels: Vec<String> = all
+            .iter()
+            .map(|s| s.rsplit('.').next().unwrap_or(s).to_string())
+            .collect();
+        last_labels.sort();
+        last_labels.dedup();
+        let infix = format!(".{cluster_domain}.");
         Classifier {
             v4,
             v6,
             suffixes: all,
-            cluster_infix: format!(".{cluster_domain}."),
+            last_labels,
+            cluster_infix: memmem::Finder::new(infix.as_bytes()).into_owned(),
         }
     }
 
@@ -69,13 +81,18 @@ impl Classifier {
     /// zones and the configured private suffixes. Case-insensitive; a trailing dot is ignored.
     pub fn name_is_internal(&self, name: &str) -> bool {
         let name = name.strip_suffix('.').unwrap_or(name);
-        if !name.contains('.') {
+        let Some((_, last)) = name.rsplit_once('.') else {
+            return true;
+        };
+        let may_match = self.last_labels.iter().any(|l| l.eq_ignore_ascii_case(last));
+        if may_match && self.suffixes.iter().any(|s| has_suffix(name, s)) {
             return true;
         }
-        if self.suffixes.iter().any(|s| has_suffix(name, s)) {
-            return true;
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            let lower = name.to_ascii_lowercase();
+            return self.cluster_infix.find(lower.as_bytes()).is_some();
         }
-        contains_ignore_case(name, &self.cluster_infix)
+        self.cluster_infix.find(name.as_bytes()).is_some()
     }
 }
 
@@ -90,14 +107,6 @@ fn has_suffix(name: &str, suffix: &str) -> bool {
         return false;
     }
     n.len() == s.len() || n[n.len() - s.len() - 1] == b'.'
-}
-
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    let needle = needle.as_bytes();
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// A DNS name worth keeping: 1-253 characters in labels of 1-63 letters, digits, `-` or `_`.

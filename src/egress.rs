@@ -67,6 +67,9 @@ impl Judge {
         if q.rcode == "NXDOMAIN" && !self.report_nxdomain {
             return Judgement::NotEgress("nxdomain");
         }
+        let Ok(client) = q.client.parse::<IpAddr>() else {
+            return Judgement::Invalid("invalid_client");
+        };
         let own = q.time.and_then(|t| match t {
             LineTime::Rfc3339(s) => ts::rfc3339(s),
             LineTime::Clf(s) => ts::clf(s),
@@ -75,7 +78,7 @@ impl Judge {
             time: times.pick(own),
             kind: SourceKind::Coredns,
             src: Endpoint {
-                ip: Some(q.client),
+                ip: Some(client),
                 ..Endpoint::default()
             },
             fact: Fact::Dns {
@@ -218,7 +221,7 @@ mod tests {
     }
 
     fn envoy_line(line: &str) -> Judgement {
-        let Ok(Parsed::Record(r)) = envoy::parse(line) else {
+        let Ok(Parsed::Record(r)) = envoy::parse(line.as_bytes()) else {
             panic!("{line}")
         };
         let times = Times {

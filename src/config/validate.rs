@@ -98,23 +98,26 @@ impl Settings {
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
         }
-        Ok(judge_from(&self.classify))
+        Ok(self.classify.judge())
     }
 }
 
-fn judge_from(c: &ClassifyConfig) -> Judge {
-    let nets = c
-        .internal_cidrs
-        .iter()
-        .chain(&c.cluster_cidrs)
-        .filter_map(|s| s.parse::<IpNet>().ok());
-    Judge {
-        classifier: Classifier::new(
-            nets,
-            &c.cluster_domain,
-            &c.search_domains,
-            &c.internal_suffixes,
-        ),
-        report_nxdomain: c.report_nxdomain,
+impl ClassifyConfig {
+    /// The classification rules; CIDRs that do not parse are left out (see [`Settings::problems`]).
+    pub fn judge(&self) -> Judge {
+        let nets = self
+            .internal_cidrs
+            .iter()
+            .chain(&self.cluster_cidrs)
+            .filter_map(|s| s.parse::<IpNet>().ok());
+        Judge {
+            classifier: Classifier::new(
+                nets,
+                &self.cluster_domain,
+                &self.search_domains,
+                &self.internal_suffixes,
+            ),
+            report_nxdomain: self.report_nxdomain,
+        }
     }
 }

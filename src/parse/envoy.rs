@@ -37,8 +37,8 @@ pub struct AccessLog<'a> {
 }
 
 /// Parses one access log line, TEXT or JSON.
-pub fn parse(line: &str) -> Result<Parsed<'_>, ParseError> {
-    let line = line.trim_end();
+pub fn parse(line: &[u8]) -> Result<Parsed<'_>, ParseError> {
+    let line = std::str::from_utf8(line.trim_ascii_end()).map_err(|_| ParseError::Utf8)?;
     match line.as_bytes().first() {
         Some(b'[') => text(line),
         Some(b'{') => json(line),
@@ -172,7 +172,7 @@ mod tests {
     use super::*;
 
     fn access(line: &str) -> AccessLog<'_> {
-        match parse(line) {
+        match parse(line.as_bytes()) {
             Ok(Parsed::Record(Record::Access(a))) => a,
             other => panic!("{line:?} -> {other:?}"),
         }
@@ -233,15 +233,15 @@ mod tests {
     #[test]
     fn skips_and_errors() {
         assert_eq!(
-            parse("[2021-03-11 07:03:56.565][21][warning][config] gRPC config stream closed"),
+            parse(b"[2021-03-11 07:03:56.565][21][warning][config] gRPC config stream closed"),
             Ok(Parsed::Skip("proxy_log"))
         );
         assert_eq!(
-            parse("2021-03-11T07:03:56.565871Z\tinfo\tads\tADS: new connection"),
+            parse(b"2021-03-11T07:03:56.565871Z\tinfo\tads\tADS: new connection"),
             Ok(Parsed::Skip("proxy_log"))
         );
         assert_eq!(
-            parse(r#"{"level":"info","instance":"tcpaccesslog.logentry.istio-system"}"#),
+            parse(br#"{"level":"info","instance":"tcpaccesslog.logentry.istio-system"}"#),
             Ok(Parsed::Skip("not_access_log"))
         );
         for bad in [
@@ -252,7 +252,7 @@ mod tests {
             r#"{"upstream_cluster": "x""#,
             "junk",
         ] {
-            assert!(parse(bad).is_err(), "{bad}");
+            assert!(parse(bad.as_bytes()).is_err(), "{bad}");
         }
     }
 }

@@ -60,7 +60,7 @@ impl ParseError {
 
 /// Parses `line` as `format`; callers that fix the format per source use [`detect`] for
 /// `Auto` instead.
-pub fn parse(format: Format, line: &str) -> Result<Parsed<'_>, ParseError> {
+pub fn parse(format: Format, line: &[u8]) -> Result<Parsed<'_>, ParseError> {
     match format {
         Format::Coredns => coredns::parse(line),
         Format::Envoy => envoy::parse(line),
@@ -70,7 +70,7 @@ pub fn parse(format: Format, line: &str) -> Result<Parsed<'_>, ParseError> {
 
 /// Tries every format on one line. Returns the format that produced a record (to be fixed
 /// for the rest of the source) or a skip if any format recognises the line as its own.
-pub fn detect(line: &str) -> Result<(Option<Format>, Parsed<'_>), ParseError> {
+pub fn detect(line: &[u8]) -> Result<(Option<Format>, Parsed<'_>), ParseError> {
     let dns = coredns::parse(line);
     if let Ok(parsed @ Parsed::Record(_)) = dns {
         return Ok((Some(Format::Coredns), parsed));

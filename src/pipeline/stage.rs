@@ -151,10 +151,7 @@ impl LineCtx<'_> {
         if content.len() > self.max_line {
             return (Outcome::Malformed, Some("oversize"));
         }
-        let Ok(text) = std::str::from_utf8(&content) else {
-            return (Outcome::Malformed, Some("invalid_utf8"));
-        };
-        let text = text.trim_end();
+        let text = content.trim_ascii_end();
         if text.is_empty() {
             return (Outcome::Skipped, Some("empty"));
         }

@@ -1,0 +1,111 @@
+//! Parse + classify throughput (bytes/s) for CoreDNS and Envoy lines, and the whole stage.
+//! The CoreDNS corpus comes from benches/gen_coredns.py, the one generator the comparison
+//! script uses too; Envoy corpora repeat the bundled examples.
+
+use std::hint::black_box;
+use std::process::Command;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use egress_scout::config::Settings;
+use egress_scout::egress::{Judge, Judgement, Times};
+use egress_scout::inventory::Inventory;
+use egress_scout::parse::{self, Format, Parsed};
+use egress_scout::pipeline::Batch;
+use egress_scout::pipeline::stage::{SourceState, Stage};
+use egress_scout::telemetry::ComponentStats;
+use time::OffsetDateTime;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn coredns_corpus() -> Vec<u8> {
+    let out = Command::new("python3")
+        .arg(format!("{ROOT}/benches/gen_coredns.py"))
+        .args(["--mb", "8"])
+        .output()
+        .expect("python3 runs benches/gen_coredns.py");
+    assert!(out.status.success());
+    out.stdout
+}
+
+/// Repeats the lines of `file` (optionally keeping only those starting with `keep`) to ~8 MB.
+fn repeated(file: &str, keep: Option<&str>) -> Vec<u8> {
+    let text = std::fs::read_to_string(format!("{ROOT}/{file}")).unwrap();
+    let lines: String = text
+        .lines()
+        .filter_map(|l| match keep {
+            // CRI-wrapped: keep the content of complete JSON lines.
+            Some(prefix) => l.splitn(4, ' ').nth(3).filter(|c| c.starts_with(prefix) && c.ends_with('}')),
+            None => Some(l),
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    lines.repeat((8 << 20) / lines.len() + 1).into_bytes()
+}
+
+fn judge() -> Judge {
+    let mut settings = Settings::load(None).unwrap();
+    settings.classify.cluster_cidrs = vec!["10.244.0.0/16".into(), "10.96.0.0/12".into()];
+    settings.classify.judge()
+}
+
+fn parse_classify(c: &mut Criterion, name: &str, format: Format, corpus: &[u8]) {
+    let judge = judge();
+    let times = Times {
+        wrapper: None,
+        read: OffsetDateTime::UNIX_EPOCH,
+    };
+    let mut group = c.benchmark_group("parse_classify");
+    group.throughput(Throughput::Bytes(corpus.len() as u64));
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            let mut external = 0u64;
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', corpus) {
+                let line = &corpus[start..end];
+                start = end + 1;
+                if let Ok(Parsed::Record(r)) = parse::parse(format, line)
+                    && let Judgement::External(obs) = judge.judge(&r, &times)
+                {
+                    black_box(obs);
+                    external += 1;
+                }
+            }
+            external
+        })
+    });
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let dns = coredns_corpus();
+    parse_classify(c, "coredns", Format::Coredns, &dns);
+    parse_classify(c, "envoy_text", Format::Envoy, &repeated("examples/istio-proxy.log", None));
+    parse_classify(c, "envoy_json", Format::Envoy, &repeated("examples/istio-proxy-cri.log", Some("{")));
+
+    // The whole synchronous stage: framing split, wrapper detection, parse, judge, inventory.
+    let mut group = c.benchmark_group("stage");
+    group.throughput(Throughput::Bytes(dns.len() as u64));
+    group.bench_function("coredns_auto", |b| {
+        b.iter(|| {
+            let stats = ComponentStats::new("bench", "source");
+            let source = SourceState::new(Format::Auto, 65536, stats);
+            let mut stage = Stage::new(judge(), Inventory::new(100_000), vec![source], 65536, false);
+            let batch = Batch {
+                source: 0,
+                lines: dns.clone(),
+                read_at: OffsetDateTime::UNIX_EPOCH,
+                end: true,
+            };
+            stage.process(&batch, &mut Vec::new());
+            stage.into_inventory().len()
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = parse;
+    config = Criterion::default().sample_size(20);
+    targets = benches
+}
+criterion_main!(parse);
