@@ -78,6 +78,22 @@ fn parse_classify(c: &mut Criterion, name: &str, format: Format, corpus: &[u8]) 
 
 fn benches(c: &mut Criterion) {
     let dns = coredns_corpus();
+    {
+        let mut group = c.benchmark_group("exp");
+        group.throughput(Throughput::Bytes(dns.len() as u64));
+        group.bench_function("split_only", |b| b.iter(|| memchr::memchr_iter(b'\n', &dns).count()));
+        group.bench_function("utf8_only", |b| b.iter(|| {
+            let mut start = 0; let mut n = 0;
+            for end in memchr::memchr_iter(b'\n', &dns) { n += std::str::from_utf8(&dns[start..end]).is_ok() as usize; start = end + 1; }
+            n
+        }));
+        group.bench_function("parse_only", |b| b.iter(|| {
+            let mut start = 0; let mut n = 0;
+            for end in memchr::memchr_iter(b'\n', &dns) { n += matches!(parse::coredns::parse(&dns[start..end]), Ok(Parsed::Record(_))) as usize; start = end + 1; }
+            n
+        }));
+        group.finish();
+    }
     parse_classify(c, "coredns", Format::Coredns, &dns);
     parse_classify(c, "envoy_text", Format::Envoy, &repeated("examples/istio-proxy.log", None));
     parse_classify(c, "envoy_json", Format::Envoy, &repeated("examples/istio-proxy-cri.log", Some("{")));

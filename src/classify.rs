@@ -11,12 +11,10 @@ use memchr::memmem;
 pub struct Classifier {
     v4: Vec<Ipv4Net>,
     v6: Vec<Ipv6Net>,
-    /// Lower-case suffixes without dots at either end; a name equal to one or ending in
-    /// `.suffix` is internal.
-    suffixes: Vec<String>,
-    /// The last labels of `suffixes`: a name whose last label is none of them cannot match any
-    /// suffix, which spares the suffix loop for most external names.
-    last_labels: Vec<String>,
+    /// Lower-case suffixes without dots at either end, grouped by their last label; a name
+    /// equal to one or ending in `.suffix` is internal. Looking up the name's last label first
+    /// spares the suffix loop for most names.
+    suffixes: Vec<(String, Vec<String>)>,
     /// `.cluster.local.`: an in-cluster name with a node search domain appended
     /// (`kubernetes.default.svc.cluster.local.corp.example.`) is still internal.
     cluster_infix: memmem::Finder<'static>,
@@ -49,18 +47,19 @@ impl Classifier {
         // A search domain under the cluster domain is already covered by it.
         let covered: Vec<String> = all.clone();
         all.retain(|s| !covered.iter().any(|c| c != s && has_suffix(s, c)));
-        let mut last_labels: Vec<String> = all
-            .iter()
-            .map(|s| s.rsplit('.').next().unwrap_or(s).to_string())
-            .collect();
-        last_labels.sort();
-        last_labels.dedup();
+        let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+        for suffix in all {
+            let last = suffix.rsplit('.').next().unwrap_or(&suffix).to_string();
+            match grouped.iter_mut().find(|(l, _)| *l == last) {
+                Some((_, group)) => group.push(suffix),
+                None => grouped.push((last, vec![suffix])),
+            }
+        }
         let infix = format!(".{cluster_domain}.");
         Classifier {
             v4,
             v6,
-            suffixes: all,
-            last_labels,
+            suffixes: grouped,
             cluster_infix: memmem::Finder::new(infix.as_bytes()).into_owned(),
         }
     }
@@ -81,11 +80,12 @@ impl Classifier {
     /// zones and the configured private suffixes. Case-insensitive; a trailing dot is ignored.
     pub fn name_is_internal(&self, name: &str) -> bool {
         let name = name.strip_suffix('.').unwrap_or(name);
-        let Some((_, last)) = name.rsplit_once('.') else {
+        let Some(dot) = memchr::memrchr(b'.', name.as_bytes()) else {
             return true;
         };
-        let may_match = self.last_labels.iter().any(|l| l.eq_ignore_ascii_case(last));
-        if may_match && self.suffixes.iter().any(|s| has_suffix(name, s)) {
+        let last = &name[dot + 1..];
+        let group = self.suffixes.iter().find(|(l, _)| l.eq_ignore_ascii_case(last));
+        if group.is_some_and(|(_, group)| group.iter().any(|s| has_suffix(name, s))) {
             return true;
         }
         if name.bytes().any(|b| b.is_ascii_uppercase()) {
@@ -114,15 +114,26 @@ fn has_suffix(name: &str, suffix: &str) -> bool {
 /// inventory, a terminal or a policy manifest.
 pub fn is_valid_hostname(name: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    let mut label = 0usize;
+    for &b in name.as_bytes() {
+        if b == b'.' {
+            if label == 0 {
+                return false;
+            }
+            label = 0;
+        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            label += 1;
+            if label > 63 {
+                return false;
+            }
+        } else {
+            return false;
+        }
+    }
+    label > 0
 }
 
 #[cfg(test)]
