@@ -27,8 +27,12 @@ def line(rng, client, qtype, name, rcode, flags):
             f'{rng.randrange(60, 400)} 0.{rng.randrange(10**8, 10**9)}s\n')
 
 
+# A cluster of 300 pods.
+CLIENTS = [f"10.244.{i // 100}.{i % 100 + 2}" for i in range(300)]
+
+
 def lookups(rng):
-    client = f"10.244.{rng.randrange(16)}.{rng.randrange(2, 250)}"
+    client = rng.choice(CLIENTS)
     if rng.random() < 0.55:
         name = rng.choice(SERVICES)
         for qtype in ("A", "AAAA"):

@@ -34,7 +34,10 @@ fn repeated(file: &str, keep: Option<&str>) -> Vec<u8> {
         .lines()
         .filter_map(|l| match keep {
             // CRI-wrapped: keep the content of complete JSON lines.
-            Some(prefix) => l.splitn(4, ' ').nth(3).filter(|c| c.starts_with(prefix) && c.ends_with('}')),
+            Some(prefix) => l
+                .splitn(4, ' ')
+                .nth(3)
+                .filter(|c| c.starts_with(prefix) && c.ends_with('}')),
             None => Some(l),
         })
         .map(|l| format!("{l}\n"))
@@ -78,25 +81,19 @@ fn parse_classify(c: &mut Criterion, name: &str, format: Format, corpus: &[u8]) 
 
 fn benches(c: &mut Criterion) {
     let dns = coredns_corpus();
-    {
-        let mut group = c.benchmark_group("exp");
-        group.throughput(Throughput::Bytes(dns.len() as u64));
-        group.bench_function("split_only", |b| b.iter(|| memchr::memchr_iter(b'\n', &dns).count()));
-        group.bench_function("utf8_only", |b| b.iter(|| {
-            let mut start = 0; let mut n = 0;
-            for end in memchr::memchr_iter(b'\n', &dns) { n += std::str::from_utf8(&dns[start..end]).is_ok() as usize; start = end + 1; }
-            n
-        }));
-        group.bench_function("parse_only", |b| b.iter(|| {
-            let mut start = 0; let mut n = 0;
-            for end in memchr::memchr_iter(b'\n', &dns) { n += matches!(parse::coredns::parse(&dns[start..end]), Ok(Parsed::Record(_))) as usize; start = end + 1; }
-            n
-        }));
-        group.finish();
-    }
     parse_classify(c, "coredns", Format::Coredns, &dns);
-    parse_classify(c, "envoy_text", Format::Envoy, &repeated("examples/istio-proxy.log", None));
-    parse_classify(c, "envoy_json", Format::Envoy, &repeated("examples/istio-proxy-cri.log", Some("{")));
+    parse_classify(
+        c,
+        "envoy_text",
+        Format::Envoy,
+        &repeated("examples/istio-proxy.log", None),
+    );
+    parse_classify(
+        c,
+        "envoy_json",
+        Format::Envoy,
+        &repeated("examples/istio-proxy-cri.log", Some("{")),
+    );
 
     // The whole synchronous stage: framing split, wrapper detection, parse, judge, inventory.
     let mut group = c.benchmark_group("stage");
@@ -105,7 +102,8 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let stats = ComponentStats::new("bench", "source");
             let source = SourceState::new(Format::Auto, 65536, stats);
-            let mut stage = Stage::new(judge(), Inventory::new(100_000), vec![source], 65536, false);
+            let mut stage =
+                Stage::new(judge(), Inventory::new(100_000), vec![source], 65536, false);
             let batch = Batch {
                 source: 0,
                 lines: dns.clone(),

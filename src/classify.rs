@@ -84,7 +84,10 @@ impl Classifier {
             return true;
         };
         let last = &name[dot + 1..];
-        let group = self.suffixes.iter().find(|(l, _)| l.eq_ignore_ascii_case(last));
+        let group = self
+            .suffixes
+            .iter()
+            .find(|(l, _)| l.eq_ignore_ascii_case(last));
         if group.is_some_and(|(_, group)| group.iter().any(|s| has_suffix(name, s))) {
             return true;
         }

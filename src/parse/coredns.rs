@@ -131,7 +131,8 @@ fn find_space_or_quote(s: &[u8]) -> usize {
     let mut offset = 0;
     for chunk in &mut chunks {
         let w = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        let hits = zero_bytes(w ^ (ONES * u64::from(b' '))) | zero_bytes(w ^ (ONES * u64::from(b'"')));
+        let hits =
+            zero_bytes(w ^ (ONES * u64::from(b' '))) | zero_bytes(w ^ (ONES * u64::from(b'"')));
         if hits != 0 {
             return offset + hits.trailing_zeros() as usize / 8;
         }
@@ -179,7 +180,12 @@ struct Fields<'a> {
 fn fields(s: Input<'_>) -> IResult<Input<'_>, Fields<'_>> {
     let (s, (client, client_port)) = client(s)?;
     let (s, _) = tag(&b" - "[..]).parse(s)?;
-    let (s, clf_time) = opt(delimited(char('['), take_till1(|c| c == b']'), tag(&b"] "[..]))).parse(s)?;
+    let (s, clf_time) = opt(delimited(
+        char('['),
+        take_till1(|c| c == b']'),
+        tag(&b"] "[..]),
+    ))
+    .parse(s)?;
     let (s, _id) = terminated(digit1, char(' ')).parse(s)?;
     let (s, _) = char('"').parse(s)?;
     let (s, qtype) = token(s)?;
@@ -309,14 +315,28 @@ mod tests {
             "2019-07-19T08:24:57.575Z [INFO] plugin/reload: Running configuration MD5 = 1",
             "[INFO] SIGTERM: Shutting down servers then terminating",
         ] {
-            assert!(matches!(parse(line.as_bytes()), Ok(Parsed::Skip(_))), "{line}");
+            assert!(
+                matches!(parse(line.as_bytes()), Ok(Parsed::Skip(_))),
+                "{line}"
+            );
         }
     }
 
     #[test]
     fn delimiter_search() {
-        for s in ["", "a", "abcdefgh", "abcdefghij k", "abc\"d", "0123456789012345 \"", "\u{ff}\u{fe} x"] {
-            let expected = s.bytes().position(|c| c == b' ' || c == b'"').unwrap_or(s.len());
+        for s in [
+            "",
+            "a",
+            "abcdefgh",
+            "abcdefghij k",
+            "abc\"d",
+            "0123456789012345 \"",
+            "\u{ff}\u{fe} x",
+        ] {
+            let expected = s
+                .bytes()
+                .position(|c| c == b' ' || c == b'"')
+                .unwrap_or(s.len());
             assert_eq!(find_space_or_quote(s.as_bytes()), expected, "{s:?}");
         }
     }
