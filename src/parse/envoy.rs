@@ -24,8 +24,6 @@ use super::{ParseError, Parsed, Record};
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AccessLog<'a> {
     pub start_time: Option<Cow<'a, str>>,
-    /// `- - -` for TCP proxy lines, else `METHOD PATH PROTOCOL`.
-    pub request: Option<Cow<'a, str>>,
     pub authority: Option<Cow<'a, str>>,
     pub upstream_host: Option<Cow<'a, str>>,
     /// Trailing `;` of some versions already removed.
@@ -66,7 +64,8 @@ fn text(line: &str) -> Result<Parsed<'_>, ParseError> {
     }
     let after_time = after_time.strip_prefix(' ').ok_or(syntax)?;
     let mut quoted = delimited(char('"'), take_till(|c| c == '"'), char('"'));
-    let (after_request, request) = quoted.parse(after_time).map_err(|_: NomErr<'_>| syntax)?;
+    // The request line (`- - -` for TCP proxy lines) says nothing about the destination.
+    let (after_request, _request) = quoted.parse(after_time).map_err(|_: NomErr<'_>| syntax)?;
 
     // From the back: "AUTHORITY" "UPSTREAM_HOST" tail...
     let bytes = after_request.as_bytes();
@@ -91,7 +90,6 @@ fn text(line: &str) -> Result<Parsed<'_>, ParseError> {
     }
     Ok(Parsed::Record(Record::Access(AccessLog {
         start_time: dash(start_time),
-        request: dash(request),
         authority: dash(authority),
         upstream_host: dash(upstream_host),
         upstream_cluster: cluster(upstream_cluster),
@@ -109,12 +107,6 @@ type NomErr<'a> = nom::Err<nom::error::Error<&'a str>>;
 struct JsonLine<'a> {
     #[serde(borrow, default)]
     start_time: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    method: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    path: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    protocol: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     authority: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -142,18 +134,8 @@ fn json(line: &str) -> Result<Parsed<'_>, ParseError> {
         // Valid JSON from another writer in the same container (e.g. Istio 1.0 mixer entries).
         return Ok(Parsed::Skip("not_access_log"));
     }
-    let request = match (j.method, j.path, j.protocol) {
-        (None, None, _) => None,
-        (m, p, proto) => Some(Cow::Owned(format!(
-            "{} {} {}",
-            m.as_deref().unwrap_or("-"),
-            p.as_deref().unwrap_or("-"),
-            proto.as_deref().unwrap_or("-")
-        ))),
-    };
     Ok(Parsed::Record(Record::Access(AccessLog {
         start_time: non_dash(j.start_time),
-        request,
         authority: non_dash(j.authority),
         upstream_host: non_dash(j.upstream_host),
         upstream_cluster: non_dash(j.upstream_cluster).map(|c| match c {
@@ -188,7 +170,6 @@ mod tests {
             r#"[2020-11-25T21:26:18.409Z] "GET /status/418 HTTP/1.1" 418 - via_upstream - "-" 0 135 4 4 "-" "curl/7.73.0-DEV" "84961386-6d84-929d-98bd-c5aee93b5c88" "httpbin:8000" "10.44.1.27:80" outbound|8000||httpbin.foo.svc.cluster.local 10.44.1.23:37652 10.0.45.184:8000 10.44.1.23:46520 - default"#,
         );
         assert_eq!(s(&a.start_time), Some("2020-11-25T21:26:18.409Z"));
-        assert_eq!(s(&a.request), Some("GET /status/418 HTTP/1.1"));
         assert_eq!(s(&a.authority), Some("httpbin:8000"));
         assert_eq!(s(&a.upstream_host), Some("10.44.1.27:80"));
         assert_eq!(
@@ -204,7 +185,6 @@ mod tests {
         let a = access(
             r#"[2019-01-02T11:46:46.981Z] "- - -" 0 - 627 1879689 44 - "-" "-" "-" "-" "151.101.129.67:443" outbound|443||edition.cnn.com 172.30.109.80:41122 172.30.109.80:443 172.30.109.112:59970 edition.cnn.com"#,
         );
-        assert_eq!(s(&a.request), Some("- - -"));
         assert_eq!(s(&a.authority), None);
         assert_eq!(s(&a.upstream_host), Some("151.101.129.67:443"));
         assert_eq!(s(&a.requested_server_name), Some("edition.cnn.com"));
@@ -227,7 +207,6 @@ mod tests {
         assert_eq!(s(&a.upstream_cluster), Some("PassthroughCluster"));
         assert_eq!(s(&a.authority), None);
         assert_eq!(s(&a.requested_server_name), Some("cloud.ibm.com"));
-        assert_eq!(a.request, None);
     }
 
     #[test]
