@@ -35,12 +35,14 @@ best_of_3() {
 grep_s=$(best_of_3 grep_pipeline "$log")
 scout_s=$(best_of_3 scout "$log")
 grep_rows=$(grep_pipeline "$log" | wc -l)
-scout_dest=$(scout "$log" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["destinations"]))')
+scout_dest=$(scout "$log" | python3 -c 'import json, sys
+d = json.load(sys.stdin)["destinations"]
+print(len(d), "destinations,", sum(len(x["sources"]) for x in d), "(source, destination) entries")')
 
 mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
 echo "input: $mb MB, $lines CoreDNS lines"
 printf '%-40s %8ss %9.1f MB/s  %s\n' "grep -v | grep -E | sort | uniq -c" "$grep_s" \
   "$(awk -v b="$bytes" -v t="$grep_s" 'BEGIN { print b / 1e6 / t }')" "$grep_rows rows (one per distinct line, expansions included)"
 printf '%-40s %8ss %9.1f MB/s  %s\n' "egress-scout scan" "$scout_s" \
-  "$(awk -v b="$bytes" -v t="$scout_s" 'BEGIN { print b / 1e6 / t }')" "$scout_dest destinations (workload, name)"
+  "$(awk -v b="$bytes" -v t="$scout_s" 'BEGIN { print b / 1e6 / t }')" "$scout_dest"
 awk -v g="$grep_s" -v s="$scout_s" 'BEGIN { printf "ratio: egress-scout is %.2fx the speed of the grep pipeline\n", g / s }'

@@ -4,13 +4,13 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{
-    ConfigError, Encoding, FileSourceConfig, Settings, SourceConfig, StartAt, StdinSourceConfig,
+    Encoding, FileSourceConfig, Settings, SourceConfig, StartAt, StdinSourceConfig, readable,
 };
 use crate::output;
 use crate::parse::Format;
@@ -104,7 +104,9 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
                 }));
             continue;
         }
-        std::fs::File::open(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        if let Err(why) = readable(&path) {
+            bail!("cannot read {}: {why}", path.display());
+        }
         settings.sources.push(SourceConfig::File(FileSourceConfig {
             path,
             format: args.format,
@@ -149,6 +151,12 @@ pub async fn run(args: RunArgs) -> Result<Exit> {
         "pipeline starting"
     );
     let report = pipeline::run(&settings, judge, &sinks, shutdown_on_signal()).await;
+    for source in &report.sources {
+        let reasons = source.reasons();
+        if !reasons.is_empty() {
+            tracing::info!(source = %source.name, ?reasons, "lines not counted, by reason");
+        }
+    }
     let t = report.totals();
     tracing::info!(
         destinations = report.inventory.len(),
@@ -166,11 +174,10 @@ pub async fn run(args: RunArgs) -> Result<Exit> {
 pub fn check(args: CheckArgs) -> Result<Exit> {
     let problems = match Settings::load(Some(&args.file)) {
         Ok(settings) => settings.problems(),
-        Err(ConfigError::Load { source, .. }) => {
-            println!("{}: {source}", args.file.display());
+        Err(e) => {
+            println!("{e}");
             return Ok(Exit::FAILURE);
         }
-        Err(e @ ConfigError::Invalid(_)) => return Err(e.into()),
     };
     if problems.is_empty() {
         println!("{}: ok", args.file.display());

@@ -146,23 +146,15 @@ pub fn table(entries: &[(&Key, &Entry)]) -> String {
     let rows: Vec<[String; 8]> = entries
         .iter()
         .map(|(key, e)| {
-            let join = |it: &mut dyn Iterator<Item = String>| {
-                let v: Vec<String> = it.collect();
-                if v.is_empty() {
-                    "-".to_string()
-                } else {
-                    v.join(",")
-                }
-            };
             [
-                join(&mut e.names.iter().cloned()),
-                join(&mut e.ips.iter().map(IpAddr::to_string)),
+                cell(e.names.iter()),
+                cell(e.ips.iter()),
                 key.port.map_or("-".into(), |p| p.to_string()),
                 key.proto.map_or("-", Protocol::as_str).to_string(),
                 e.src.to_string(),
                 e.count.to_string(),
                 rfc3339(e.last_seen),
-                join(&mut e.evidence.iter().map(|k| k.as_str().to_string())),
+                cell(e.evidence.iter().map(|k| k.as_str())),
             ]
         })
         .collect();
@@ -184,6 +176,18 @@ pub fn table(entries: &[(&Key, &Entry)]) -> String {
     line(&mut HEADER.iter().copied());
     for row in &rows {
         line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+/// Comma-separated items, or `-` for none.
+fn cell<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
+    let mut out = String::new();
+    for (i, item) in items.enumerate() {
+        let _ = write!(out, "{}{item}", if i == 0 { "" } else { "," });
+    }
+    if out.is_empty() {
+        out.push('-');
     }
     out
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::parse::Format;
 
-pub use validate::Problem;
+pub use validate::{Problem, readable};
 
 /// The defaults every pipeline inherits, compiled in so the binary runs from anywhere.
 pub const DEFAULTS: &str = include_str!("../../config/default.toml");

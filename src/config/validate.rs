@@ -2,6 +2,7 @@
 //! and the fix, and builds the classification rules from it.
 
 use std::fmt;
+use std::path::Path;
 
 use ipnet::IpNet;
 
@@ -75,13 +76,18 @@ impl Settings {
         }
         for (i, source) in self.sources.iter().enumerate() {
             match source {
-                SourceConfig::File(f) if !f.follow && !f.path.is_file() => problem(
-                    format!("sources[{i}].path"),
-                    format!(
-                        "{} is not a readable file; fix the path (relative paths start at the pipeline file's folder) or set follow = true to wait for it",
-                        f.path.display()
-                    ),
-                ),
+                SourceConfig::File(f)
+                    if !f.follow
+                        && let Err(why) = readable(&f.path) =>
+                {
+                    problem(
+                        format!("sources[{i}].path"),
+                        format!(
+                            "cannot read {}: {why}; fix the path (relative paths start at the pipeline file's folder) or set follow = true to wait for it",
+                            f.path.display()
+                        ),
+                    )
+                }
                 SourceConfig::File(f) if f.poll_interval_ms == 0 => problem(
                     format!("sources[{i}].poll_interval_ms"),
                     "must be at least 1".into(),
@@ -99,6 +105,15 @@ impl Settings {
             return Err(ConfigError::Invalid(problems));
         }
         Ok(self.classify.judge())
+    }
+}
+
+/// Whether `path` can be opened for reading as a stream (a file, a pipe, not a directory).
+pub fn readable(path: &Path) -> Result<(), String> {
+    match std::fs::File::open(path).and_then(|f| f.metadata()) {
+        Ok(m) if m.is_dir() => Err("it is a directory".into()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
