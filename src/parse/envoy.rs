@@ -36,7 +36,7 @@ pub struct AccessLog<'a> {
 
 /// Parses one access log line, TEXT or JSON.
 pub fn parse(line: &[u8]) -> Result<Parsed<'_>, ParseError> {
-    let line = std::str::from_utf8(line.trim_ascii_end()).map_err(|_| ParseError::Utf8)?;
+    let line = simdutf8::basic::from_utf8(line.trim_ascii_end()).map_err(|_| ParseError::Utf8)?;
     match line.as_bytes().first() {
         Some(b'[') => text(line),
         Some(b'{') => json(line),
