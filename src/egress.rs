@@ -199,25 +199,12 @@ mod tests {
     use super::*;
     use crate::parse::{Parsed, envoy};
 
+    /// The shipped defaults (config/default.toml).
     fn judge() -> Judge {
-        let nets = [
-            "10.0.0.0/8",
-            "172.16.0.0/12",
-            "192.168.0.0/16",
-            "127.0.0.0/8",
-            "::1/128",
-        ]
-        .iter()
-        .map(|s| s.parse().unwrap());
-        Judge {
-            classifier: Classifier::new(
-                nets,
-                "cluster.local",
-                &["svc.cluster.local".into()],
-                &["internal".into(), "local".into()],
-            ),
-            report_nxdomain: false,
-        }
+        crate::config::Settings::load(None)
+            .unwrap()
+            .classify
+            .judge()
     }
 
     fn envoy_line(line: &str) -> Judgement {

@@ -253,26 +253,15 @@ mod tests {
     #[test]
     fn dedups_counts_and_bounds() {
         let mut inv = Inventory::new(2);
-        assert_eq!(
-            inv.record(dns("10.0.0.1", "a.com", 5), true).0,
-            Recorded::New
-        );
-        assert_eq!(
-            inv.record(dns("10.0.0.1", "a.com", 3), true).0,
-            Recorded::Updated
-        );
-        assert_eq!(
-            inv.record(dns("10.0.0.1", "a.com", 9), true).0,
-            Recorded::Updated
-        );
-        assert_eq!(
-            inv.record(dns("10.0.0.2", "a.com", 1), false).0,
-            Recorded::New
-        );
-        assert_eq!(
-            inv.record(dns("10.0.0.3", "b.com", 1), true).0,
-            Recorded::Full
-        );
+        for (client, name, secs, track, expected) in [
+            ("10.0.0.1", "a.com", 5, true, Recorded::New),
+            ("10.0.0.1", "a.com", 3, true, Recorded::Updated),
+            ("10.0.0.1", "a.com", 9, true, Recorded::Updated),
+            ("10.0.0.2", "a.com", 1, false, Recorded::New),
+            ("10.0.0.3", "b.com", 1, true, Recorded::Full),
+        ] {
+            assert_eq!(inv.record(dns(client, name, secs), track).0, expected);
+        }
         let all = inv.sorted();
         assert_eq!(all.len(), 2);
         let (_, e) = all[0];
