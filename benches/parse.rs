@@ -102,8 +102,14 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let stats = ComponentStats::new("bench", "source");
             let source = SourceState::new(Format::Auto, 65536, stats);
-            let mut stage =
-                Stage::new(judge(), Inventory::new(100_000), vec![source], 65536, false);
+            let mut stage = Stage::new(
+                judge(),
+                None,
+                Inventory::new(100_000),
+                vec![source],
+                65536,
+                false,
+            );
             let batch = Batch {
                 source: 0,
                 lines: dns.clone(),

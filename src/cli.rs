@@ -51,6 +51,10 @@ pub struct ScanArgs {
     /// Take classify and limits settings from this pipeline file (its sources are ignored).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// `kubectl get pods,replicasets,jobs -A -o json` output: name the pods and workloads
+    /// behind client IPs; replaces enrich.pods_file.
+    #[arg(long, value_name = "FILE")]
+    pub pods: Option<PathBuf>,
     /// Output encoding; default: table on a terminal, else json.
     #[arg(long, value_enum)]
     pub output: Option<Encoding>,
@@ -88,6 +92,9 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
     if !args.search_domains.is_empty() {
         c.search_domains = args.search_domains;
     }
+    if args.pods.is_some() {
+        settings.enrich.pods_file = args.pods;
+    }
     let files = if args.files.is_empty() {
         vec![PathBuf::from("-")]
     } else {
@@ -117,7 +124,8 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
         }));
     }
     let judge = settings.judge()?;
-    let report = pipeline::run(&settings, judge, &[], shutdown_on_signal()).await;
+    let pods = settings.pod_table()?;
+    let report = pipeline::run(&settings, judge, pods, &[], shutdown_on_signal()).await;
     let entries = report.inventory.sorted();
     let totals = report.totals();
     let doc = output::inventory_doc(&entries, totals);
@@ -143,6 +151,7 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
 pub async fn run(args: RunArgs) -> Result<Exit> {
     let settings = Settings::load(Some(&args.config))?;
     let judge = settings.judge()?;
+    let pods = settings.pod_table()?;
     let sinks = settings.effective_sinks();
     tracing::info!(
         config = %args.config.display(),
@@ -150,7 +159,7 @@ pub async fn run(args: RunArgs) -> Result<Exit> {
         sinks = sinks.len(),
         "pipeline starting"
     );
-    let report = pipeline::run(&settings, judge, &sinks, shutdown_on_signal()).await;
+    let report = pipeline::run(&settings, judge, pods, &sinks, shutdown_on_signal()).await;
     for source in &report.sources {
         let reasons = source.reasons();
         if !reasons.is_empty() {

@@ -50,6 +50,9 @@ pub struct Endpoint {
     pub pod: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub workload: Option<String>,
+    /// `Deployment`, `StatefulSet`, `DaemonSet`, `CronJob`, `Job`, or `Pod` for a bare pod.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload_kind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<IpAddr>,
 }

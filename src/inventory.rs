@@ -226,6 +226,7 @@ fn merge(e: &mut Entry, key: &Key, seen: Seen) {
         (&mut e.src.namespace, s.namespace),
         (&mut e.src.pod, s.pod),
         (&mut e.src.workload, s.workload),
+        (&mut e.src.workload_kind, s.workload_kind),
     ] {
         if have.is_none() {
             *have = new;

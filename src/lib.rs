@@ -8,6 +8,7 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod egress;
+pub mod enrich;
 pub mod event;
 pub mod inventory;
 pub mod output;

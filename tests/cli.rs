@@ -225,3 +225,41 @@ fn stdin_dash_and_cri_chunks_split_across_reads() {
     assert_eq!(names(&doc), set(&["hooks.slack.com"]));
     assert_eq!(stat(&doc, "lines"), 2);
 }
+
+#[test]
+fn scan_pods_attributes_sources_to_workloads_offline() {
+    let doc = scan(&[
+        "--pods",
+        "examples/pods.json",
+        "examples/coredns.log",
+        "examples/istio-proxy-cri.log",
+    ]);
+    let sources: std::collections::BTreeSet<(String, String, String)> = doc["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|d| d["sources"].as_array().unwrap().clone())
+        .map(|s| {
+            let f = |k: &str| s[k].as_str().unwrap_or("?").to_string();
+            (f("namespace"), f("workload_kind"), f("workload"))
+        })
+        .collect();
+    let expected: std::collections::BTreeSet<(String, String, String)> = [
+        ("shop", "Deployment", "checkout"),
+        ("monitoring", "StatefulSet", "prometheus-k8s"),
+        ("monitoring", "DaemonSet", "datadog-agent"),
+        ("backup", "CronJob", "nightly-backup"),
+        ("ci", "StatefulSet", "buildkitd"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(sources, expected);
+
+    let out = bin()
+        .args(["scan", "--pods", "missing.json", "examples/coredns.log"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("enrich.pods_file"));
+}

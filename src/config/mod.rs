@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::enrich::{PodTable, PodsError};
 use crate::parse::Format;
 
 pub use validate::{Problem, readable};
@@ -22,6 +23,8 @@ pub struct Settings {
     pub classify: ClassifyConfig,
     pub limits: Limits,
     pub inventory: InventoryConfig,
+    #[serde(default)]
+    pub enrich: EnrichConfig,
     #[serde(default)]
     pub sources: Vec<SourceConfig>,
     /// Empty means one stdout sink with JSON encoding.
@@ -53,6 +56,14 @@ pub struct Limits {
 pub struct InventoryConfig {
     pub max_entries: usize,
     pub update_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichConfig {
+    /// `kubectl get pods,replicasets,jobs -A -o json` output: attributes client IPs to pods
+    /// and workloads without a cluster. Relative to the pipeline file's folder.
+    pub pods_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -212,6 +223,11 @@ impl Settings {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
+        if let Some(p) = &mut self.enrich.pods_file
+            && p.is_relative()
+        {
+            *p = base.join(&*p);
+        }
         for source in &mut self.sources {
             if let SourceConfig::File(f) = source
                 && f.path.is_relative()
@@ -219,6 +235,15 @@ impl Settings {
                 f.path = base.join(&f.path);
             }
         }
+    }
+
+    /// The pod table of `enrich.pods_file`, if one is configured.
+    pub fn pod_table(&self) -> Result<Option<std::sync::Arc<PodTable>>, PodsError> {
+        self.enrich
+            .pods_file
+            .as_deref()
+            .map(|p| PodTable::load(p).map(std::sync::Arc::new))
+            .transpose()
     }
 
     /// Sinks as configured, or the default stdout JSON sink.

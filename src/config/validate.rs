@@ -67,6 +67,17 @@ impl Settings {
                 "must be at least 1 (seconds)".into(),
             );
         }
+        if let Some(path) = &self.enrich.pods_file
+            && let Err(why) = readable(path)
+        {
+            problem(
+                "enrich.pods_file".into(),
+                format!(
+                    "cannot read {}: {why}; write it with `kubectl get pods,replicasets,jobs -A -o json`",
+                    path.display()
+                ),
+            );
+        }
         if self.sources.is_empty() {
             problem(
                 "sources".into(),

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Settings, SinkConfig};
 use crate::egress::Judge;
+use crate::enrich::PodTable;
 use crate::inventory::{Inventory, Update};
 use crate::sinks;
 use crate::sources::{self, SourceCtx};
@@ -53,6 +54,7 @@ impl Report {
 pub async fn run(
     settings: &Settings,
     judge: Judge,
+    pods: Option<Arc<PodTable>>,
     sinks: &[SinkConfig],
     shutdown: CancellationToken,
 ) -> Report {
@@ -92,6 +94,7 @@ pub async fn run(
     let inventory = Inventory::new(settings.inventory.max_entries);
     let mut stage = Stage::new(
         judge,
+        pods,
         inventory,
         states,
         limits.max_line_bytes,

@@ -7,6 +7,8 @@ use time::OffsetDateTime;
 
 use super::Batch;
 use crate::egress::{Judge, Judgement, Times};
+use crate::enrich::{PodTable, attribute};
+use crate::event::Observation;
 use crate::inventory::{Inventory, Recorded, Update, UpdateKind};
 use crate::parse::container::{Step, Unwrapper};
 use crate::parse::{self, Format, Parsed};
@@ -38,6 +40,7 @@ impl SourceState {
 
 pub struct Stage {
     judge: Judge,
+    pods: Option<Arc<PodTable>>,
     inventory: Inventory,
     sources: Vec<SourceState>,
     max_line: usize,
@@ -49,6 +52,7 @@ pub struct Stage {
 impl Stage {
     pub fn new(
         judge: Judge,
+        pods: Option<Arc<PodTable>>,
         inventory: Inventory,
         sources: Vec<SourceState>,
         max_line: usize,
@@ -56,6 +60,7 @@ impl Stage {
     ) -> Self {
         Stage {
             judge,
+            pods,
             inventory,
             sources,
             max_line,
@@ -86,6 +91,7 @@ impl Stage {
             } else {
                 let mut ctx = LineCtx {
                     judge: &self.judge,
+                    pods: self.pods.as_deref(),
                     inventory: &mut self.inventory,
                     track: self.track,
                     max_line: self.max_line,
@@ -133,6 +139,7 @@ impl Stage {
 /// Borrowed pieces of the stage one line needs next to its source's state.
 struct LineCtx<'s> {
     judge: &'s Judge,
+    pods: Option<&'s PodTable>,
     inventory: &'s mut Inventory,
     track: bool,
     max_line: usize,
@@ -176,18 +183,27 @@ impl LineCtx<'_> {
             read: self.read_at,
         };
         match self.judge.judge(&record, &times) {
-            Judgement::External(obs) => match self.inventory.record(obs, self.track) {
-                (Recorded::Full, _) => (Outcome::Dropped, Some("inventory_full")),
-                (_, Some(key)) => {
-                    self.updates
-                        .extend(self.inventory.update(UpdateKind::New, key));
-                    (Outcome::Emitted, None)
+            Judgement::External(mut obs) => {
+                if let Some(pods) = self.pods {
+                    attribute(&mut obs.src, obs.time, pods);
                 }
-                _ => (Outcome::Emitted, None),
-            },
+                self.record(obs)
+            }
             Judgement::Internal => (Outcome::Internal, None),
             Judgement::NotEgress(reason) => (Outcome::Skipped, Some(reason)),
             Judgement::Invalid(reason) => (Outcome::Malformed, Some(reason)),
+        }
+    }
+
+    fn record(&mut self, obs: Observation) -> (Outcome, Option<&'static str>) {
+        match self.inventory.record(obs, self.track) {
+            (Recorded::Full, _) => (Outcome::Dropped, Some("inventory_full")),
+            (_, Some(key)) => {
+                self.updates
+                    .extend(self.inventory.update(UpdateKind::New, key));
+                (Outcome::Emitted, None)
+            }
+            _ => (Outcome::Emitted, None),
         }
     }
 }
