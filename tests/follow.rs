@@ -4,14 +4,11 @@
 mod support;
 
 use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use serde_json::Value;
-use support::bin;
+use support::{expect, spawn_run, terminate};
 
 fn query(name: &str) -> String {
     format!(
@@ -28,17 +25,6 @@ fn append(path: &Path, text: &str) {
     f.write_all(text.as_bytes()).unwrap();
 }
 
-/// Waits for an output line matching `pred`; a generous bound so a slow machine never fails.
-fn expect(rx: &mpsc::Receiver<Value>, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    loop {
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(v) if pred(&v) => return v,
-            Ok(_) => continue,
-            Err(e) => panic!("no output for {what}: {e}"),
-        }
-    }
-}
-
 fn is_new(name: &'static str) -> impl Fn(&Value) -> bool {
     move |v| v["update"] == "new" && v["names"][0] == name
 }
@@ -53,26 +39,7 @@ fn follows_growth_rotation_and_truncation_then_drains_on_sigterm() {
         "[inventory]\nupdate_interval_secs = 3600\n[[sources]]\ntype = \"file\"\npath = \"coredns.log\"\nfollow = true\npoll_interval_ms = 20\n[[sinks]]\ntype = \"stdout\"\n",
     )
     .unwrap();
-    let mut child = bin()
-        .args(["run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx
-                .send(serde_json::from_str::<Value>(&line).unwrap())
-                .is_err()
-            {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = spawn_run(&config);
 
     // The file does not exist yet: the source waits for it.
     append(&log, &query("a.example.com"));
@@ -93,11 +60,7 @@ fn follows_growth_rotation_and_truncation_then_drains_on_sigterm() {
     append(&log, &query("d.example.com"));
     expect(&rx, "more growth", is_new("d.example.com"));
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    terminate(&child);
     // Draining flushes the coalesced count of a.example.com before exit.
     let changed = expect(&rx, "flush on SIGTERM", |v| {
         v["update"] == "changed" && v["names"][0] == "a.example.com"

@@ -71,6 +71,7 @@ pub struct EnrichConfig {
 pub enum SourceConfig {
     File(FileSourceConfig),
     Stdin(StdinSourceConfig),
+    Exec(ExecSourceConfig),
 }
 
 /// Where a followed file starts reading when the pipeline starts.
@@ -101,6 +102,35 @@ pub struct FileSourceConfig {
 
 fn default_poll_ms() -> u64 {
     250
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecSourceConfig {
+    /// Program and arguments, run without a shell: `["kubectl", "logs", "-f", ...]`.
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub format: Format,
+    /// Start the command again when it exits (until shutdown); off, its end ends the source.
+    #[serde(default = "yes")]
+    pub restart: bool,
+    #[serde(default = "default_backoff_ms")]
+    pub restart_backoff_ms: u64,
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_restart_backoff_ms: u64,
+    pub name: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_backoff_ms() -> u64 {
+    1000
+}
+
+fn default_max_backoff_ms() -> u64 {
+    30_000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,6 +173,10 @@ impl SourceConfig {
                 .clone()
                 .unwrap_or_else(|| format!("file:{}", f.path.display())),
             SourceConfig::Stdin(s) => s.name.clone().unwrap_or_else(|| "stdin".into()),
+            SourceConfig::Exec(e) => e
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("exec:{}", e.command.join(" "))),
         }
     }
 
@@ -150,6 +184,7 @@ impl SourceConfig {
         match self {
             SourceConfig::File(f) => f.format,
             SourceConfig::Stdin(s) => s.format,
+            SourceConfig::Exec(e) => e.format,
         }
     }
 }

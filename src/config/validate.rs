@@ -99,6 +99,14 @@ impl Settings {
                         ),
                     )
                 }
+                SourceConfig::Exec(e) if e.command.first().is_none_or(String::is_empty) => problem(
+                    format!("sources[{i}].command"),
+                    "must name a program, e.g. [\"kubectl\", \"logs\", \"-f\", \"-l\", \"k8s-app=kube-dns\", \"-n\", \"kube-system\"]".into(),
+                ),
+                SourceConfig::Exec(e) if e.restart_backoff_ms == 0 => problem(
+                    format!("sources[{i}].restart_backoff_ms"),
+                    "must be at least 1".into(),
+                ),
                 SourceConfig::File(f) if f.poll_interval_ms == 0 => problem(
                     format!("sources[{i}].poll_interval_ms"),
                     "must be at least 1".into(),

@@ -1,6 +1,7 @@
 //! Sources: each reads bytes, frames them into batches of whole lines and sends them to the
 //! stage over a bounded channel (a full channel makes the source wait: backpressure).
 
+mod exec;
 mod file;
 pub mod framing;
 mod stdin;
@@ -76,6 +77,7 @@ pub fn spawn(config: SourceConfig, ctx: SourceCtx) -> JoinHandle<()> {
         let result = match config {
             SourceConfig::File(f) => file::run(f, ctx).await,
             SourceConfig::Stdin(_) => stdin::run(ctx).await,
+            SourceConfig::Exec(e) => exec::run(e, ctx).await,
         };
         if let Err(e) = result {
             tracing::error!(source = %name, "source stopped: {e}");

@@ -2,8 +2,11 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -66,4 +69,49 @@ pub fn stat(doc: &Value, key: &str) -> u64 {
 
 pub fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
+}
+
+/// Starts `run --config <config>`; its stdout JSON lines arrive on the receiver.
+pub fn spawn_run(config: &Path) -> (Child, mpsc::Receiver<Value>) {
+    let mut child = bin()
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx
+                .send(serde_json::from_str::<Value>(&line).unwrap())
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// Waits for an output line matching `pred`; a generous bound so a slow machine never fails.
+pub fn expect(rx: &mpsc::Receiver<Value>, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(v) if pred(&v) => return v,
+            Ok(_) => continue,
+            Err(e) => panic!("no output for {what}: {e}"),
+        }
+    }
+}
+
+/// Sends SIGTERM.
+pub fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
