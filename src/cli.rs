@@ -125,7 +125,7 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
     }
     let judge = settings.judge()?;
     let pods = settings.pod_table()?;
-    let report = pipeline::run(&settings, judge, pods, &[], shutdown_on_signal()).await;
+    let report = pipeline::run(&settings, judge, pods, &[], shutdown_on_signal()).await?;
     let entries = report.inventory.sorted();
     let totals = report.totals();
     let doc = output::inventory_doc(&entries, totals);
@@ -159,7 +159,7 @@ pub async fn run(args: RunArgs) -> Result<Exit> {
         sinks = sinks.len(),
         "pipeline starting"
     );
-    let report = pipeline::run(&settings, judge, pods, &sinks, shutdown_on_signal()).await;
+    let report = pipeline::run(&settings, judge, pods, &sinks, shutdown_on_signal()).await?;
     for source in &report.sources {
         let reasons = source.reasons();
         if !reasons.is_empty() {

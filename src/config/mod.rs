@@ -72,6 +72,8 @@ pub enum SourceConfig {
     File(FileSourceConfig),
     Stdin(StdinSourceConfig),
     Exec(ExecSourceConfig),
+    Tcp(TcpSourceConfig),
+    Http(HttpSourceConfig),
 }
 
 /// Where a followed file starts reading when the pipeline starts.
@@ -119,6 +121,57 @@ pub struct ExecSourceConfig {
     #[serde(default = "default_max_backoff_ms")]
     pub max_restart_backoff_ms: u64,
     pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpSourceConfig {
+    /// `IP:port` to listen on; loopback unless it must be reachable from elsewhere.
+    #[serde(default = "default_tcp_address")]
+    pub address: String,
+    #[serde(default)]
+    pub format: Format,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    pub name: Option<String>,
+}
+
+fn default_tcp_address() -> String {
+    "127.0.0.1:5170".into()
+}
+
+fn default_max_connections() -> usize {
+    64
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSourceConfig {
+    /// `IP:port` to listen on; loopback unless it must be reachable from elsewhere.
+    #[serde(default = "default_http_address")]
+    pub address: String,
+    #[serde(default)]
+    pub format: Format,
+    /// Fields of JSON objects that hold the log line, the first present wins: `log` for
+    /// Fluent Bit, `message` for Vector.
+    #[serde(default = "default_line_fields")]
+    pub line_fields: Vec<String>,
+    /// Larger bodies are refused with 413.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    pub name: Option<String>,
+}
+
+fn default_http_address() -> String {
+    "127.0.0.1:9880".into()
+}
+
+fn default_line_fields() -> Vec<String> {
+    vec!["log".into(), "message".into()]
+}
+
+fn default_max_body() -> usize {
+    10 << 20
 }
 
 fn yes() -> bool {
@@ -177,6 +230,14 @@ impl SourceConfig {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("exec:{}", e.command.join(" "))),
+            SourceConfig::Tcp(t) => t
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("tcp:{}", t.address)),
+            SourceConfig::Http(h) => h
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("http:{}", h.address)),
         }
     }
 
@@ -185,6 +246,8 @@ impl SourceConfig {
             SourceConfig::File(f) => f.format,
             SourceConfig::Stdin(s) => s.format,
             SourceConfig::Exec(e) => e.format,
+            SourceConfig::Tcp(t) => t.format,
+            SourceConfig::Http(h) => h.format,
         }
     }
 }

@@ -107,6 +107,23 @@ impl Settings {
                     format!("sources[{i}].restart_backoff_ms"),
                     "must be at least 1".into(),
                 ),
+                SourceConfig::Tcp(crate::config::TcpSourceConfig { address, .. })
+                | SourceConfig::Http(crate::config::HttpSourceConfig { address, .. })
+                    if address.parse::<std::net::SocketAddr>().is_err() =>
+                {
+                    problem(
+                        format!("sources[{i}].address"),
+                        format!("{address:?} is not IP:port; write it like \"127.0.0.1:9880\""),
+                    )
+                }
+                SourceConfig::Tcp(t) if t.max_connections == 0 => problem(
+                    format!("sources[{i}].max_connections"),
+                    "must be at least 1".into(),
+                ),
+                SourceConfig::Http(h) if h.max_body_bytes < 1024 || h.line_fields.is_empty() => problem(
+                    format!("sources[{i}]"),
+                    "max_body_bytes must be at least 1024 and line_fields must name a field".into(),
+                ),
                 SourceConfig::File(f) if f.poll_interval_ms == 0 => problem(
                     format!("sources[{i}].poll_interval_ms"),
                     "must be at least 1".into(),

@@ -49,6 +49,15 @@ impl Report {
     }
 }
 
+/// A source that could not start (a listener address in use).
+#[derive(Debug, thiserror::Error)]
+#[error("sources[{index}] ({name}): {error}")]
+pub struct StartError {
+    pub index: usize,
+    pub name: String,
+    pub error: std::io::Error,
+}
+
 /// Runs `settings` until every source ends or `shutdown` fires, then drains and flushes.
 /// `sinks` may be empty (the caller reads the inventory from the report).
 pub async fn run(
@@ -57,7 +66,9 @@ pub async fn run(
     pods: Option<Arc<PodTable>>,
     sinks: &[SinkConfig],
     shutdown: CancellationToken,
-) -> Report {
+) -> Result<Report, StartError> {
+    // Cancels the sources already started when a later one cannot start.
+    let shutdown = shutdown.child_token();
     let limits = &settings.limits;
     let (tx, mut rx) = mpsc::channel::<Batch>(limits.channel_capacity);
     let mut source_stats = Vec::new();
@@ -78,7 +89,17 @@ pub async fn run(
             shutdown: shutdown.clone(),
             limits: limits.clone(),
         };
-        source_tasks.push(sources::spawn(config.clone(), ctx));
+        match sources::start(config.clone(), ctx).await {
+            Ok(task) => source_tasks.push(task),
+            Err(error) => {
+                shutdown.cancel();
+                return Err(StartError {
+                    index: id,
+                    name: config.name(),
+                    error,
+                });
+            }
+        }
     }
     drop(tx);
 
@@ -122,10 +143,10 @@ pub async fn run(
             tracing::error!("pipeline task failed: {e}");
         }
     }
-    Report {
+    Ok(Report {
         inventory: stage.into_inventory(),
         sources: source_stats,
-    }
+    })
 }
 
 /// Hands `updates` to every sink, waiting while a sink's queue is full.

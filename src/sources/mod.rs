@@ -4,11 +4,17 @@
 mod exec;
 mod file;
 pub mod framing;
+mod http;
 mod stdin;
+mod tcp;
 
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +25,7 @@ use crate::telemetry::{ComponentStats, Outcome, Tally};
 use framing::LineFramer;
 
 /// What every source task needs: where to send, how to count, when to stop.
+#[derive(Clone)]
 pub struct SourceCtx {
     pub id: usize,
     pub tx: mpsc::Sender<Batch>,
@@ -34,53 +41,68 @@ impl SourceCtx {
 
     /// Sends whole lines; false when the stage is gone.
     async fn send(&self, lines: Vec<u8>, framer: &mut LineFramer) -> bool {
-        self.count_oversize(framer);
+        self.discard(framer.take_oversize(), "oversize");
+        self.send_batch(lines, false).await
+    }
+
+    async fn send_batch(&self, lines: Vec<u8>, end: bool) -> bool {
         let batch = Batch {
             source: self.id,
             lines,
             read_at: OffsetDateTime::now_utc(),
-            end: false,
+            end,
         };
         self.tx.send(batch).await.is_ok()
     }
 
-    fn count_oversize(&self, framer: &mut LineFramer) {
-        let oversize = framer.take_oversize();
-        if oversize > 0 {
-            tracing::warn!(source = %self.stats.name, oversize, "skipped lines longer than limits.max_line_bytes");
-            let mut tally = Tally::received(oversize);
-            for _ in 0..oversize {
-                tally.count(Outcome::Malformed, Some("oversize"));
-            }
-            self.stats.add(&mut tally);
+    /// Counts `n` received events that were dropped as malformed before the stage.
+    fn discard(&self, n: u64, reason: &'static str) {
+        if n == 0 {
+            return;
         }
+        tracing::warn!(source = %self.stats.name, n, reason, "input dropped");
+        let mut tally = Tally::received(n);
+        for _ in 0..n {
+            tally.count(Outcome::Malformed, Some(reason));
+        }
+        self.stats.add(&mut tally);
     }
 
     /// Sends the stream's unterminated last line and the end marker.
     async fn finish(&self, mut framer: LineFramer) {
         let lines = framer.finish().unwrap_or_default();
-        self.count_oversize(&mut framer);
-        let batch = Batch {
-            source: self.id,
-            lines,
-            read_at: OffsetDateTime::now_utc(),
-            end: true,
-        };
-        let _ = self.tx.send(batch).await;
+        self.discard(framer.take_oversize(), "oversize");
+        self.send_batch(lines, true).await;
     }
 }
 
-/// Starts one source task.
-pub fn spawn(config: SourceConfig, ctx: SourceCtx) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let name = ctx.stats.name.clone();
-        let result = match config {
-            SourceConfig::File(f) => file::run(f, ctx).await,
-            SourceConfig::Stdin(_) => stdin::run(ctx).await,
-            SourceConfig::Exec(e) => exec::run(e, ctx).await,
-        };
-        if let Err(e) = result {
+/// Starts one source task. Listeners are bound first, so an address in use fails the start.
+pub async fn start(config: SourceConfig, ctx: SourceCtx) -> io::Result<JoinHandle<()>> {
+    let name = ctx.stats.name.clone();
+    let run: Pin<Box<dyn Future<Output = io::Result<()>> + Send>> = match config {
+        SourceConfig::File(f) => Box::pin(file::run(f, ctx)),
+        SourceConfig::Stdin(_) => Box::pin(stdin::run(ctx)),
+        SourceConfig::Exec(e) => Box::pin(exec::run(e, ctx)),
+        SourceConfig::Tcp(t) => {
+            let listener = bind(&t.address).await?;
+            Box::pin(tcp::run(t, listener, ctx))
+        }
+        SourceConfig::Http(h) => {
+            let listener = bind(&h.address).await?;
+            Box::pin(http::run(h, listener, ctx))
+        }
+    };
+    Ok(tokio::spawn(async move {
+        if let Err(e) = run.await {
             tracing::error!(source = %name, "source stopped: {e}");
         }
-    })
+    }))
+}
+
+async fn bind(address: &str) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {address}: {e}")))?;
+    tracing::info!(address = %listener.local_addr()?, "listening");
+    Ok(listener)
 }
