@@ -112,6 +112,7 @@ fn benches(c: &mut Criterion) {
             );
             let batch = Batch {
                 source: 0,
+                stream: Default::default(),
                 lines: dns.clone(),
                 read_at: OffsetDateTime::UNIX_EPOCH,
                 end: true,

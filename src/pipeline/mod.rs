@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Settings, SinkConfig};
 use crate::egress::Judge;
 use crate::enrich::PodTable;
+use crate::event::Endpoint;
 use crate::inventory::{Inventory, Update};
 use crate::sinks;
 use crate::sources::{self, SourceCtx};
@@ -25,10 +26,19 @@ use stage::{SourceState, Stage};
 pub struct Batch {
     /// Index of the source in the configuration.
     pub source: usize,
+    pub stream: Stream,
     pub lines: Vec<u8>,
     pub read_at: OffsetDateTime,
-    /// The source's last batch: its partial state can be dropped.
+    /// The stream's last batch: its partial state can be dropped.
     pub end: bool,
+}
+
+/// One stream of a source (a file, a connection, a run of a command), parsed on its own.
+#[derive(Debug, Clone, Default)]
+pub struct Stream {
+    pub id: u64,
+    /// The pod that wrote the stream (a container log file), when known.
+    pub origin: Option<Arc<Endpoint>>,
 }
 
 /// What a finished run leaves behind.

@@ -1,6 +1,7 @@
 //! The synchronous heart of the pipeline, free of I/O: for every line of a batch, unwrap the
 //! container runtime framing, parse, judge, and count survivors in the inventory.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
@@ -8,18 +9,25 @@ use time::OffsetDateTime;
 use super::Batch;
 use crate::egress::{Judge, Judgement, Times};
 use crate::enrich::{PodTable, attribute};
-use crate::event::Observation;
+use crate::event::{Endpoint, Observation, SourceKind};
 use crate::inventory::{Inventory, Recorded, Update, UpdateKind};
 use crate::parse::container::{Step, Unwrapper};
 use crate::parse::{self, Format, Parsed};
 use crate::telemetry::{ComponentStats, Outcome, RateLimitedWarn, Tally};
 
-/// Per-source parsing state.
-pub struct SourceState {
-    format: Format,
+/// Parsing state of one stream of a source: a file, a connection, a run of a command.
+/// Formats are detected, and CRI/docker chunks joined, per stream.
+struct StreamState {
     /// With `Auto`, the format of the first line that parsed as a record.
     detected: Option<Format>,
     unwrapper: Unwrapper,
+}
+
+/// Per-source state: its streams and its counters.
+pub struct SourceState {
+    format: Format,
+    max_line: usize,
+    streams: HashMap<u64, StreamState>,
     stats: Arc<ComponentStats>,
     tally: Tally,
     malformed_warn: RateLimitedWarn,
@@ -29,8 +37,8 @@ impl SourceState {
     pub fn new(format: Format, max_line: usize, stats: Arc<ComponentStats>) -> Self {
         SourceState {
             format,
-            detected: None,
-            unwrapper: Unwrapper::new(max_line),
+            max_line,
+            streams: HashMap::new(),
             stats,
             tally: Tally::default(),
             malformed_warn: RateLimitedWarn::default(),
@@ -78,6 +86,24 @@ impl Stage {
         let Some(state) = self.sources.get_mut(batch.source) else {
             return;
         };
+        let max_line = state.max_line;
+        let stream = state
+            .streams
+            .entry(batch.stream.id)
+            .or_insert_with(|| StreamState {
+                detected: None,
+                unwrapper: Unwrapper::new(max_line),
+            });
+        let mut ctx = LineCtx {
+            judge: &self.judge,
+            pods: self.pods.as_deref(),
+            origin: batch.stream.origin.as_deref(),
+            inventory: &mut self.inventory,
+            track: self.track,
+            max_line: self.max_line,
+            read_at: batch.read_at,
+            updates,
+        };
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', &batch.lines) {
             let line = &batch.lines[start..end];
@@ -89,16 +115,7 @@ impl Stage {
             let (outcome, reason) = if line.len() > self.max_line {
                 (Outcome::Malformed, Some("oversize"))
             } else {
-                let mut ctx = LineCtx {
-                    judge: &self.judge,
-                    pods: self.pods.as_deref(),
-                    inventory: &mut self.inventory,
-                    track: self.track,
-                    max_line: self.max_line,
-                    read_at: batch.read_at,
-                    updates,
-                };
-                ctx.line(state, line)
+                ctx.line(state.format, stream, line)
             };
             match (outcome, reason) {
                 (Outcome::Malformed, Some(reason)) if state.malformed_warn.should_log() => {
@@ -119,8 +136,10 @@ impl Stage {
             }
             state.tally.count(outcome, reason);
         }
-        if batch.end {
-            for _ in 0..state.unwrapper.finish() {
+        if batch.end
+            && let Some(mut stream) = state.streams.remove(&batch.stream.id)
+        {
+            for _ in 0..stream.unwrapper.finish() {
                 state.tally.received += 1;
                 state
                     .tally
@@ -140,6 +159,8 @@ impl Stage {
 struct LineCtx<'s> {
     judge: &'s Judge,
     pods: Option<&'s PodTable>,
+    /// The pod whose log file the lines come from, when the source knows it.
+    origin: Option<&'s Endpoint>,
     inventory: &'s mut Inventory,
     track: bool,
     max_line: usize,
@@ -148,7 +169,12 @@ struct LineCtx<'s> {
 }
 
 impl LineCtx<'_> {
-    fn line(&mut self, state: &mut SourceState, line: &[u8]) -> (Outcome, Option<&'static str>) {
+    fn line(
+        &mut self,
+        format: Format,
+        state: &mut StreamState,
+        line: &[u8],
+    ) -> (Outcome, Option<&'static str>) {
         let (time, content) = match state.unwrapper.unwrap(line) {
             Step::Line { time, content } => (time, content),
             Step::Pending => return (Outcome::Skipped, Some("partial_chunk")),
@@ -162,7 +188,7 @@ impl LineCtx<'_> {
         if text.is_empty() {
             return (Outcome::Skipped, Some("empty"));
         }
-        let parsed = match (state.format, state.detected) {
+        let parsed = match (format, state.detected) {
             // Until a format is recognised, a line of another program is not malformed.
             (Format::Auto, None) => match parse::detect(text) {
                 Ok((format, parsed)) => {
@@ -184,6 +210,14 @@ impl LineCtx<'_> {
         };
         match self.judge.judge(&record, &times) {
             Judgement::External(mut obs) => {
+                // An access log is written by the proxy of the pod that made the connection.
+                if obs.kind == SourceKind::Envoy
+                    && obs.src.namespace.is_none()
+                    && let Some(origin) = self.origin
+                {
+                    obs.src.namespace.clone_from(&origin.namespace);
+                    obs.src.pod.clone_from(&origin.pod);
+                }
                 if let Some(pods) = self.pods {
                     attribute(&mut obs.src, obs.time, pods);
                 }

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Limits, SourceConfig};
-use crate::pipeline::Batch;
+use crate::pipeline::{Batch, Stream};
 use crate::telemetry::{ComponentStats, Outcome, Tally};
 use framing::LineFramer;
 
@@ -41,13 +41,29 @@ impl SourceCtx {
 
     /// Sends whole lines; false when the stage is gone.
     async fn send(&self, lines: Vec<u8>, framer: &mut LineFramer) -> bool {
+        self.send_on(&Stream::default(), lines, framer, false).await
+    }
+
+    /// Sends whole lines of one stream; `end` closes the stream in the stage.
+    async fn send_on(
+        &self,
+        stream: &Stream,
+        lines: Vec<u8>,
+        framer: &mut LineFramer,
+        end: bool,
+    ) -> bool {
         self.discard(framer.take_oversize(), "oversize");
-        self.send_batch(lines, false).await
+        self.send_stream(stream.clone(), lines, end).await
     }
 
     async fn send_batch(&self, lines: Vec<u8>, end: bool) -> bool {
+        self.send_stream(Stream::default(), lines, end).await
+    }
+
+    async fn send_stream(&self, stream: Stream, lines: Vec<u8>, end: bool) -> bool {
         let batch = Batch {
             source: self.id,
+            stream,
             lines,
             read_at: OffsetDateTime::now_utc(),
             end,

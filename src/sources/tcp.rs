@@ -11,10 +11,13 @@ use tokio::task::JoinSet;
 use super::SourceCtx;
 use super::framing::Fill;
 use crate::config::TcpSourceConfig;
+use crate::pipeline::Stream;
 
 pub async fn run(cfg: TcpSourceConfig, listener: TcpListener, ctx: SourceCtx) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
     let mut connections = JoinSet::new();
+    // Each connection is a stream of its own: its partial lines and format never mix.
+    let mut next_stream = 0;
     loop {
         let accepted = tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
@@ -32,8 +35,13 @@ pub async fn run(cfg: TcpSourceConfig, listener: TcpListener, ctx: SourceCtx) ->
             continue;
         };
         let ctx = ctx.clone();
+        next_stream += 1;
+        let id = Stream {
+            id: next_stream,
+            origin: None,
+        };
         connections.spawn(async move {
-            connection(stream, &ctx).await;
+            connection(stream, &id, &ctx).await;
             drop(slot);
         });
         // Reap finished connections so the set does not grow.
@@ -44,7 +52,7 @@ pub async fn run(cfg: TcpSourceConfig, listener: TcpListener, ctx: SourceCtx) ->
     Ok(())
 }
 
-async fn connection(mut stream: TcpStream, ctx: &SourceCtx) {
+async fn connection(mut stream: TcpStream, id: &Stream, ctx: &SourceCtx) {
     let mut framer = ctx.framer();
     loop {
         let fill = tokio::select! {
@@ -53,7 +61,7 @@ async fn connection(mut stream: TcpStream, ctx: &SourceCtx) {
         };
         match fill {
             Ok(Fill::Lines(lines)) => {
-                if !ctx.send(lines, &mut framer).await {
+                if !ctx.send_on(id, lines, &mut framer, false).await {
                     return;
                 }
             }
@@ -65,7 +73,6 @@ async fn connection(mut stream: TcpStream, ctx: &SourceCtx) {
             }
         }
     }
-    if let Some(last) = framer.finish() {
-        ctx.send(last, &mut framer).await;
-    }
+    let last = framer.finish().unwrap_or_default();
+    ctx.send_on(id, last, &mut framer, true).await;
 }
