@@ -74,6 +74,7 @@ pub enum SourceConfig {
     Exec(ExecSourceConfig),
     Tcp(TcpSourceConfig),
     Http(HttpSourceConfig),
+    KubernetesFiles(KubernetesFilesConfig),
 }
 
 /// Where a followed file starts reading when the pipeline starts.
@@ -121,6 +122,45 @@ pub struct ExecSourceConfig {
     #[serde(default = "default_max_backoff_ms")]
     pub max_restart_backoff_ms: u64,
     pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesFilesConfig {
+    /// Globs of container log files.
+    #[serde(default = "default_include")]
+    pub include: Vec<String>,
+    /// Globs of files to leave out (e.g. egress-scout's own log).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub format: Format,
+    /// For files already there at start without a checkpoint; files that appear later are
+    /// always read from their start.
+    #[serde(default)]
+    pub start_at: StartAt,
+    /// Where offsets are kept across restarts; none: every start follows `start_at`.
+    pub checkpoint_file: Option<PathBuf>,
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// How often the globs are matched again for new files.
+    #[serde(default = "default_glob_ms")]
+    pub glob_interval_ms: u64,
+    #[serde(default = "default_max_open_files")]
+    pub max_open_files: usize,
+    pub name: Option<String>,
+}
+
+fn default_include() -> Vec<String> {
+    vec!["/var/log/containers/*.log".into()]
+}
+
+fn default_glob_ms() -> u64 {
+    1000
+}
+
+fn default_max_open_files() -> usize {
+    256
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -238,6 +278,10 @@ impl SourceConfig {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("http:{}", h.address)),
+            SourceConfig::KubernetesFiles(k) => k
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("kubernetes_files:{}", k.include.join(","))),
         }
     }
 
@@ -248,6 +292,7 @@ impl SourceConfig {
             SourceConfig::Exec(e) => e.format,
             SourceConfig::Tcp(t) => t.format,
             SourceConfig::Http(h) => h.format,
+            SourceConfig::KubernetesFiles(k) => k.format,
         }
     }
 }
@@ -327,10 +372,21 @@ impl Settings {
             *p = base.join(&*p);
         }
         for source in &mut self.sources {
-            if let SourceConfig::File(f) = source
-                && f.path.is_relative()
-            {
-                f.path = base.join(&f.path);
+            match source {
+                SourceConfig::File(f) if f.path.is_relative() => f.path = base.join(&f.path),
+                SourceConfig::KubernetesFiles(k) => {
+                    for pattern in k.include.iter_mut().chain(&mut k.exclude) {
+                        if Path::new(pattern.as_str()).is_relative() {
+                            *pattern = base.join(&*pattern).display().to_string();
+                        }
+                    }
+                    if let Some(c) = &mut k.checkpoint_file
+                        && c.is_relative()
+                    {
+                        *c = base.join(&*c);
+                    }
+                }
+                _ => {}
             }
         }
     }

@@ -124,6 +124,27 @@ impl Settings {
                     format!("sources[{i}]"),
                     "max_body_bytes must be at least 1024 and line_fields must name a field".into(),
                 ),
+                SourceConfig::KubernetesFiles(k) => {
+                    for (key, list) in [("include", &k.include), ("exclude", &k.exclude)] {
+                        for (j, pattern) in list.iter().enumerate() {
+                            if let Err(e) = glob::Pattern::new(pattern) {
+                                problem(
+                                    format!("sources[{i}].{key}[{j}]"),
+                                    format!("{pattern:?} is not a glob ({e}); write it like \"/var/log/containers/*.log\""),
+                                );
+                            }
+                        }
+                    }
+                    if k.include.is_empty() {
+                        problem(format!("sources[{i}].include"), "must name at least one glob".into());
+                    }
+                    if k.poll_interval_ms == 0 || k.glob_interval_ms == 0 || k.max_open_files == 0 {
+                        problem(
+                            format!("sources[{i}]"),
+                            "poll_interval_ms, glob_interval_ms and max_open_files must be at least 1".into(),
+                        );
+                    }
+                }
                 SourceConfig::File(f) if f.poll_interval_ms == 0 => problem(
                     format!("sources[{i}].poll_interval_ms"),
                     "must be at least 1".into(),

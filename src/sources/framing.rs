@@ -52,6 +52,11 @@ impl LineFramer {
         std::mem::take(&mut self.oversize)
     }
 
+    /// Bytes read but not yet handed out (the partial last line).
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Forgets a partial line, as when a followed file was truncated under it.
     pub fn reset(&mut self) {
         self.buf.clear();

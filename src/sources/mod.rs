@@ -5,7 +5,9 @@ mod exec;
 mod file;
 pub mod framing;
 mod http;
+mod kubernetes_files;
 mod stdin;
+mod tail;
 mod tcp;
 
 use std::future::Future;
@@ -99,6 +101,7 @@ pub async fn start(config: SourceConfig, ctx: SourceCtx) -> io::Result<JoinHandl
         SourceConfig::File(f) => Box::pin(file::run(f, ctx)),
         SourceConfig::Stdin(_) => Box::pin(stdin::run(ctx)),
         SourceConfig::Exec(e) => Box::pin(exec::run(e, ctx)),
+        SourceConfig::KubernetesFiles(k) => Box::pin(kubernetes_files::run(k, ctx)),
         SourceConfig::Tcp(t) => {
             let listener = bind(&t.address).await?;
             Box::pin(tcp::run(t, listener, ctx))
