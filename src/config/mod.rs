@@ -75,6 +75,7 @@ pub enum SourceConfig {
     Tcp(TcpSourceConfig),
     Http(HttpSourceConfig),
     KubernetesFiles(KubernetesFilesConfig),
+    KubernetesLogs(KubernetesLogsConfig),
 }
 
 /// Where a followed file starts reading when the pipeline starts.
@@ -149,6 +150,32 @@ pub struct KubernetesFilesConfig {
     #[serde(default = "default_max_open_files")]
     pub max_open_files: usize,
     pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KubernetesLogsConfig {
+    /// Namespaces to watch; empty: all.
+    #[serde(default)]
+    pub namespaces: Vec<String>,
+    /// Like `kubectl logs -l`: `k8s-app=kube-dns`.
+    pub label_selector: Option<String>,
+    /// Only this container of each pod (`istio-proxy`); none: every container.
+    pub container: Option<String>,
+    #[serde(default)]
+    pub format: Format,
+    /// A kubeconfig file; none: KUBECONFIG, ~/.kube/config, or the in-cluster service account.
+    pub kubeconfig: Option<PathBuf>,
+    /// A context of the kubeconfig; none: its current context.
+    pub context: Option<String>,
+    /// First wait before a cut log stream is resumed; doubles up to 30 s.
+    #[serde(default = "default_reconnect_ms")]
+    pub reconnect_backoff_ms: u64,
+    pub name: Option<String>,
+}
+
+fn default_reconnect_ms() -> u64 {
+    500
 }
 
 fn default_include() -> Vec<String> {
@@ -282,6 +309,13 @@ impl SourceConfig {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("kubernetes_files:{}", k.include.join(","))),
+            SourceConfig::KubernetesLogs(k) => k.name.clone().unwrap_or_else(|| {
+                format!(
+                    "kubernetes_logs:{}:{}",
+                    k.namespaces.join(","),
+                    k.label_selector.as_deref().unwrap_or("")
+                )
+            }),
         }
     }
 
@@ -293,6 +327,7 @@ impl SourceConfig {
             SourceConfig::Tcp(t) => t.format,
             SourceConfig::Http(h) => h.format,
             SourceConfig::KubernetesFiles(k) => k.format,
+            SourceConfig::KubernetesLogs(k) => k.format,
         }
     }
 }
@@ -381,6 +416,13 @@ impl Settings {
                         }
                     }
                     if let Some(c) = &mut k.checkpoint_file
+                        && c.is_relative()
+                    {
+                        *c = base.join(&*c);
+                    }
+                }
+                SourceConfig::KubernetesLogs(k) => {
+                    if let Some(c) = &mut k.kubeconfig
                         && c.is_relative()
                     {
                         *c = base.join(&*c);

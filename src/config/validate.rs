@@ -145,6 +145,18 @@ impl Settings {
                         );
                     }
                 }
+                SourceConfig::KubernetesLogs(k) if k.reconnect_backoff_ms == 0 => problem(
+                    format!("sources[{i}].reconnect_backoff_ms"),
+                    "must be at least 1".into(),
+                ),
+                SourceConfig::KubernetesLogs(k)
+                    if k.kubeconfig.as_deref().is_some_and(|p| readable(p).is_err()) =>
+                {
+                    problem(
+                        format!("sources[{i}].kubeconfig"),
+                        "cannot be read; give a kubeconfig file, or leave it out to use KUBECONFIG or the in-cluster service account".into(),
+                    )
+                }
                 SourceConfig::File(f) if f.poll_interval_ms == 0 => problem(
                     format!("sources[{i}].poll_interval_ms"),
                     "must be at least 1".into(),

@@ -6,6 +6,7 @@ mod file;
 pub mod framing;
 mod http;
 mod kubernetes_files;
+mod kubernetes_logs;
 mod stdin;
 mod tail;
 mod tcp;
@@ -102,6 +103,10 @@ pub async fn start(config: SourceConfig, ctx: SourceCtx) -> io::Result<JoinHandl
         SourceConfig::Stdin(_) => Box::pin(stdin::run(ctx)),
         SourceConfig::Exec(e) => Box::pin(exec::run(e, ctx)),
         SourceConfig::KubernetesFiles(k) => Box::pin(kubernetes_files::run(k, ctx)),
+        SourceConfig::KubernetesLogs(k) => {
+            let client = kubernetes_logs::client(&k).await?;
+            Box::pin(kubernetes_logs::run(k, client, ctx))
+        }
         SourceConfig::Tcp(t) => {
             let listener = bind(&t.address).await?;
             Box::pin(tcp::run(t, listener, ctx))
