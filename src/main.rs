@@ -16,6 +16,9 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .init();
+    // One TLS crypto provider for the process (the Kubernetes client's), chosen explicitly:
+    // builds that link a second provider would otherwise refuse to pick.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -225,8 +225,10 @@ impl Follower {
                 container: Some(self.container.clone()),
                 follow: true,
                 timestamps: true,
+                // Whole seconds, floored: kube rounds sinceTime to the nearest second, which
+                // would skip the lines of the last half second; the repeats are left out below.
                 since_time: resume.last.and_then(|t| {
-                    k8s_openapi::jiff::Timestamp::from_nanosecond(t.unix_timestamp_nanos()).ok()
+                    k8s_openapi::jiff::Timestamp::from_second(t.unix_timestamp()).ok()
                 }),
                 ..LogParams::default()
             };
@@ -234,7 +236,9 @@ impl Follower {
                 Ok(reader) => {
                     backoff = self.backoff;
                     match self.read(reader.compat(), &mut resume).await {
-                        Ok(true) => {}
+                        Ok(true) => {
+                            tracing::debug!(source = %self.ctx.stats.name, pod = %self.pod, "log stream ended; resuming")
+                        }
                         Ok(false) => break,
                         Err(e) => {
                             tracing::warn!(source = %self.ctx.stats.name, pod = %self.pod, "log stream cut: {e}")

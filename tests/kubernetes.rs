@@ -1,0 +1,147 @@
+//! Against a real kube-apiserver (see tests/cluster): the `kubernetes_logs` source follows the
+//! logs of matching pods through the API, picks up new pods, and resumes a cut stream with no
+//! line lost and none repeated.
+
+mod cluster;
+mod support;
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cluster::{Cluster, Kubelet, TestPod};
+use serde_json::{Value, json};
+use support::{expect, spawn_run, terminate};
+
+fn query(client: &str, name: &str) -> String {
+    format!(
+        "[INFO] {client}:41000 - 7 \"A IN {name}. udp 41 false 512\" NOERROR qr,rd,ra 68 0.001s"
+    )
+}
+
+fn wait(rx: &mpsc::Receiver<Value>, name: &'static str) -> Value {
+    tokio::task::block_in_place(|| {
+        expect(rx, name, move |v| {
+            v["update"] == "new" && v["names"][0] == name
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn follows_matching_pods_and_resumes_cut_streams_exactly() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let kubelet = Kubelet::start().await;
+    cluster.add_node("node-1", &kubelet).await;
+    let dns = json!({"k8s-app": "kube-dns"});
+    cluster
+        .add_pod(
+            TestPod {
+                ns: "kube-system",
+                name: "coredns-a",
+                labels: dns.clone(),
+                ip: "10.244.0.10",
+                container: "coredns",
+                owner: None,
+            },
+            "node-1",
+        )
+        .await;
+    cluster
+        .add_pod(
+            TestPod {
+                ns: "kube-system",
+                name: "metrics-server-x",
+                labels: json!({"k8s-app": "metrics-server"}),
+                ip: "10.244.0.11",
+                container: "coredns",
+                owner: None,
+            },
+            "node-1",
+        )
+        .await;
+    kubelet.log(
+        "kube-system",
+        "coredns-a",
+        "coredns",
+        &query("10.244.1.17", "one.example.com"),
+    );
+    kubelet.log(
+        "kube-system",
+        "metrics-server-x",
+        "coredns",
+        &query("10.244.1.17", "not-selected.example.com"),
+    );
+
+    let config = cluster.dir.path().join("logs.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[inventory]\nupdate_interval_secs = 3600\n[[sources]]\ntype = \"kubernetes_logs\"\nnamespaces = [\"kube-system\"]\nlabel_selector = \"k8s-app=kube-dns\"\nformat = \"coredns\"\nkubeconfig = \"{}\"\nreconnect_backoff_ms = 50\n",
+            cluster.kubeconfig.display()
+        ),
+    )
+    .unwrap();
+    let (mut child, rx) = spawn_run(&config);
+    wait(&rx, "one.example.com");
+
+    // A new matching pod is followed.
+    cluster
+        .add_pod(
+            TestPod {
+                ns: "kube-system",
+                name: "coredns-b",
+                labels: dns.clone(),
+                ip: "10.244.0.12",
+                container: "coredns",
+                owner: None,
+            },
+            "node-1",
+        )
+        .await;
+    kubelet.log(
+        "kube-system",
+        "coredns-b",
+        "coredns",
+        &query("10.244.1.18", "two.example.com"),
+    );
+    wait(&rx, "two.example.com");
+
+    // Lines in the same second as the cut come again on the resumed stream: none may count twice.
+    kubelet.log(
+        "kube-system",
+        "coredns-a",
+        "coredns",
+        &query("10.244.1.17", "three.example.com"),
+    );
+    kubelet.log(
+        "kube-system",
+        "coredns-a",
+        "coredns",
+        &query("10.244.1.17", "four.example.com"),
+    );
+    wait(&rx, "four.example.com");
+    let opened = kubelet.streams_opened();
+    kubelet.cut("kube-system", "coredns-a", "coredns");
+    while kubelet.streams_opened() == opened {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    kubelet.log(
+        "kube-system",
+        "coredns-a",
+        "coredns",
+        &query("10.244.1.17", "five.example.com"),
+    );
+    wait(&rx, "five.example.com");
+
+    // A deleted pod's stream is dropped.
+    cluster.delete_pod("kube-system", "coredns-b").await;
+
+    terminate(&child);
+    let rest: Vec<Value> = tokio::task::block_in_place(|| rx.iter().collect());
+    assert!(child.wait().unwrap().success());
+    for update in &rest {
+        assert_ne!(update["names"][0], "not-selected.example.com");
+        assert!(update["count"] == 1, "a line was delivered twice: {update}");
+    }
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The README's test command: provides the real services the tests use, then runs them all.
+# Without it, plain `cargo test` still runs, and tests that need a service say they skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EGRESS_SCOUT_KUBE_APISERVER=$(bash tests/support/kube-apiserver.sh)
+export EGRESS_SCOUT_KUBE_APISERVER
+# Here a missing service is a failure, not a skip.
+export EGRESS_SCOUT_REQUIRE_SERVICES=1
+cargo test --locked "$@"
