@@ -124,8 +124,9 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
         }));
     }
     let judge = settings.judge()?;
-    let pods = settings.pod_table()?;
-    let report = pipeline::run(&settings, judge, pods, &[], shutdown_on_signal()).await?;
+    let shutdown = shutdown_on_signal();
+    let pods = settings.pod_table(&shutdown).await?;
+    let report = pipeline::run(&settings, judge, pods, &[], shutdown).await?;
     let entries = report.inventory.sorted();
     let totals = report.totals();
     let doc = output::inventory_doc(&entries, totals);
@@ -151,7 +152,8 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
 pub async fn run(args: RunArgs) -> Result<Exit> {
     let settings = Settings::load(Some(&args.config))?;
     let judge = settings.judge()?;
-    let pods = settings.pod_table()?;
+    let shutdown = shutdown_on_signal();
+    let pods = settings.pod_table(&shutdown).await?;
     let sinks = settings.effective_sinks();
     tracing::info!(
         config = %args.config.display(),
@@ -159,7 +161,7 @@ pub async fn run(args: RunArgs) -> Result<Exit> {
         sinks = sinks.len(),
         "pipeline starting"
     );
-    let report = pipeline::run(&settings, judge, pods, &sinks, shutdown_on_signal()).await?;
+    let report = pipeline::run(&settings, judge, pods, &sinks, shutdown).await?;
     for source in &report.sources {
         let reasons = source.reasons();
         if !reasons.is_empty() {

@@ -11,6 +11,7 @@ pub mod egress;
 pub mod enrich;
 pub mod event;
 pub mod inventory;
+pub mod kubernetes;
 pub mod output;
 pub mod parse;
 pub mod pipeline;

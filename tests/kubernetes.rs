@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use cluster::{Cluster, Kubelet, TestPod};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use serde_json::{Value, json};
 use support::{expect, spawn_run, terminate};
 
@@ -73,17 +74,75 @@ async fn follows_matching_pods_and_resumes_cut_streams_exactly() {
         &query("10.244.1.17", "not-selected.example.com"),
     );
 
+    // The client of the queries: a Deployment's pod, through its ReplicaSet.
+    cluster.add_namespace("shop").await;
+    let labels = json!({"app": "checkout", "pod-template-hash": "6f8b9c7d4"});
+    let template = json!({"metadata": {"labels": labels},
+        "spec": {"containers": [{"name": "app", "image": "ghcr.io/acme/checkout:1.42.0"}]}});
+    let deployment: Deployment = cluster
+        .create(
+            "shop",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "checkout", "namespace": "shop"},
+            "spec": {"selector": {"matchLabels": {"app": "checkout"}}, "template": template}}),
+        )
+        .await;
+    let deployment_uid = deployment.metadata.uid.unwrap();
+    let replicaset: ReplicaSet = cluster
+        .create("shop", json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": "checkout-6f8b9c7d4", "namespace": "shop",
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "checkout",
+                    "uid": deployment_uid, "controller": true}]},
+            "spec": {"selector": {"matchLabels": labels}, "template": template}}))
+        .await;
+    let replicaset_uid = replicaset.metadata.uid.unwrap();
+    cluster
+        .add_pod(
+            TestPod {
+                ns: "shop",
+                name: "checkout-6f8b9c7d4-x2x9q",
+                labels: labels.clone(),
+                ip: "10.244.1.17",
+                container: "app",
+                owner: Some((
+                    "apps/v1",
+                    "ReplicaSet",
+                    "checkout-6f8b9c7d4",
+                    &replicaset_uid,
+                )),
+            },
+            "node-1",
+        )
+        .await;
+
     let config = cluster.dir.path().join("logs.toml");
     std::fs::write(
         &config,
         format!(
-            "[inventory]\nupdate_interval_secs = 3600\n[[sources]]\ntype = \"kubernetes_logs\"\nnamespaces = [\"kube-system\"]\nlabel_selector = \"k8s-app=kube-dns\"\nformat = \"coredns\"\nkubeconfig = \"{}\"\nreconnect_backoff_ms = 50\n",
+            "[inventory]\nupdate_interval_secs = 3600\n[enrich]\nkubernetes = true\nkubeconfig = \"{0}\"\n[[sources]]\ntype = \"kubernetes_logs\"\nnamespaces = [\"kube-system\"]\nlabel_selector = \"k8s-app=kube-dns\"\nformat = \"coredns\"\nkubeconfig = \"{0}\"\nreconnect_backoff_ms = 50\n",
             cluster.kubeconfig.display()
         ),
     )
     .unwrap();
     let (mut child, rx) = spawn_run(&config);
-    wait(&rx, "one.example.com");
+    let one = wait(&rx, "one.example.com");
+    // The live pod table names the workload behind the client IP.
+    let source = &one["sources"][0];
+    assert_eq!(
+        (
+            &source["namespace"],
+            &source["pod"],
+            &source["workload_kind"],
+            &source["workload"]
+        ),
+        (
+            &json!("shop"),
+            &json!("checkout-6f8b9c7d4-x2x9q"),
+            &json!("Deployment"),
+            &json!("checkout")
+        ),
+        "{one}"
+    );
 
     // A new matching pod is followed.
     cluster

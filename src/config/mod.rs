@@ -9,7 +9,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::enrich::{PodTable, PodsError};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
+
+use crate::enrich::{self, PodTable, SharedPods};
 use crate::parse::Format;
 
 pub use validate::{Problem, readable};
@@ -64,6 +69,12 @@ pub struct EnrichConfig {
     /// `kubectl get pods,replicasets,jobs -A -o json` output: attributes client IPs to pods
     /// and workloads without a cluster. Relative to the pipeline file's folder.
     pub pods_file: Option<PathBuf>,
+    /// Watch pods, ReplicaSets and Jobs through the API instead (list/watch, cluster-wide).
+    #[serde(default)]
+    pub kubernetes: bool,
+    /// A kubeconfig file; none: KUBECONFIG, ~/.kube/config, or the in-cluster service account.
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -401,10 +412,13 @@ impl Settings {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        if let Some(p) = &mut self.enrich.pods_file
-            && p.is_relative()
+        for p in [&mut self.enrich.pods_file, &mut self.enrich.kubeconfig]
+            .into_iter()
+            .flatten()
         {
-            *p = base.join(&*p);
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
         }
         for source in &mut self.sources {
             match source {
@@ -433,13 +447,24 @@ impl Settings {
         }
     }
 
-    /// The pod table of `enrich.pods_file`, if one is configured.
-    pub fn pod_table(&self) -> Result<Option<std::sync::Arc<PodTable>>, PodsError> {
-        self.enrich
-            .pods_file
-            .as_deref()
-            .map(|p| PodTable::load(p).map(std::sync::Arc::new))
-            .transpose()
+    /// The pod table: loaded from `enrich.pods_file`, or watched from the API with
+    /// `enrich.kubernetes` until `shutdown`; none when neither is configured.
+    pub async fn pod_table(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Option<SharedPods>> {
+        let e = &self.enrich;
+        if e.kubernetes {
+            let client =
+                crate::kubernetes::client(e.kubeconfig.as_deref(), e.context.as_deref()).await?;
+            let shared = enrich::watch(client, shutdown.clone()).await?;
+            return Ok(Some(shared));
+        }
+        let Some(path) = e.pods_file.as_deref() else {
+            return Ok(None);
+        };
+        let table = PodTable::load(path)?;
+        Ok(Some(Arc::new(ArcSwap::from_pointee(table))))
     }
 
     /// Sinks as configured, or the default stdout JSON sink.

@@ -78,6 +78,20 @@ impl Settings {
                 ),
             );
         }
+        if self.enrich.kubernetes && self.enrich.pods_file.is_some() {
+            problem(
+                "enrich".into(),
+                "pods_file and kubernetes = true both name the pod table; keep one".into(),
+            );
+        }
+        if let Some(path) = &self.enrich.kubeconfig
+            && let Err(why) = readable(path)
+        {
+            problem(
+                "enrich.kubeconfig".into(),
+                format!("cannot read {}: {why}", path.display()),
+            );
+        }
         if self.sources.is_empty() {
             problem(
                 "sources".into(),

@@ -1,11 +1,19 @@
 //! Enrichment of surviving observations: which pod and workload made them.
 
 pub mod pods;
+mod watch;
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 
 use crate::event::Endpoint;
 pub use pods::{PodRecord, PodTable, PodsError};
+pub use watch::watch;
+
+/// The pod table as the stage reads it: swapped whole when the cluster changes.
+pub type SharedPods = Arc<ArcSwap<PodTable>>;
 
 /// Fills namespace, pod and workload of `src` from its IP, when the table knows the pod that
 /// held that IP at `at` and it does not contradict the pod the source already names (the log

@@ -79,29 +79,42 @@ impl PodTable {
 
     /// Builds the table from decoded objects of any kind.
     pub fn from_objects(items: Vec<Value>) -> Result<PodTable, serde_json::Error> {
-        let mut pods = Vec::new();
-        let mut owners = Owners::new();
+        let (mut pods, mut replicasets, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
         for item in items {
             match item.get("kind").and_then(Value::as_str) {
                 Some("Pod") => pods.push(serde_json::from_value::<Pod>(item)?),
-                Some("ReplicaSet") => {
-                    let rs: ReplicaSet = serde_json::from_value(item)?;
-                    remember_owner(&mut owners, "ReplicaSet", &rs.metadata);
-                }
-                Some("Job") => {
-                    let job: Job = serde_json::from_value(item)?;
-                    remember_owner(&mut owners, "Job", &job.metadata);
-                }
+                Some("ReplicaSet") => replicasets.push(serde_json::from_value::<ReplicaSet>(item)?),
+                Some("Job") => jobs.push(serde_json::from_value::<Job>(item)?),
                 _ => {}
             }
         }
+        Ok(PodTable::build(
+            pods.iter(),
+            replicasets.iter(),
+            jobs.iter(),
+        ))
+    }
+
+    /// Builds the table from pods and the controllers that may own them.
+    pub fn build<'a>(
+        pods: impl Iterator<Item = &'a Pod>,
+        replicasets: impl Iterator<Item = &'a ReplicaSet>,
+        jobs: impl Iterator<Item = &'a Job>,
+    ) -> PodTable {
+        let mut owners = Owners::new();
+        for rs in replicasets {
+            remember_owner(&mut owners, "ReplicaSet", &rs.metadata);
+        }
+        for job in jobs {
+            remember_owner(&mut owners, "Job", &job.metadata);
+        }
         let mut table = PodTable::default();
-        for pod in &pods {
+        for pod in pods {
             if let Some(record) = record_of(pod, &owners) {
                 table.insert(record);
             }
         }
-        Ok(table)
+        table
     }
 
     fn insert(&mut self, record: PodRecord) {

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Settings, SinkConfig};
 use crate::egress::Judge;
-use crate::enrich::PodTable;
+use crate::enrich::SharedPods;
 use crate::event::Endpoint;
 use crate::inventory::{Inventory, Update};
 use crate::sinks;
@@ -73,7 +73,7 @@ pub struct StartError {
 pub async fn run(
     settings: &Settings,
     judge: Judge,
-    pods: Option<Arc<PodTable>>,
+    pods: Option<SharedPods>,
     sinks: &[SinkConfig],
     shutdown: CancellationToken,
 ) -> Result<Report, StartError> {

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use super::Batch;
 use crate::egress::{Judge, Judgement, Times};
-use crate::enrich::{PodTable, attribute};
+use crate::enrich::{SharedPods, attribute};
 use crate::event::{Endpoint, Observation, SourceKind};
 use crate::inventory::{Inventory, Recorded, Update, UpdateKind};
 use crate::parse::container::{Step, Unwrapper};
@@ -48,7 +48,7 @@ impl SourceState {
 
 pub struct Stage {
     judge: Judge,
-    pods: Option<Arc<PodTable>>,
+    pods: Option<SharedPods>,
     inventory: Inventory,
     sources: Vec<SourceState>,
     max_line: usize,
@@ -60,7 +60,7 @@ pub struct Stage {
 impl Stage {
     pub fn new(
         judge: Judge,
-        pods: Option<Arc<PodTable>>,
+        pods: Option<SharedPods>,
         inventory: Inventory,
         sources: Vec<SourceState>,
         max_line: usize,
@@ -96,7 +96,7 @@ impl Stage {
             });
         let mut ctx = LineCtx {
             judge: &self.judge,
-            pods: self.pods.as_deref(),
+            pods: self.pods.as_ref(),
             origin: batch.stream.origin.as_deref(),
             inventory: &mut self.inventory,
             track: self.track,
@@ -158,7 +158,7 @@ impl Stage {
 /// Borrowed pieces of the stage one line needs next to its source's state.
 struct LineCtx<'s> {
     judge: &'s Judge,
-    pods: Option<&'s PodTable>,
+    pods: Option<&'s SharedPods>,
     /// The pod whose log file the lines come from, when the source knows it.
     origin: Option<&'s Endpoint>,
     inventory: &'s mut Inventory,
@@ -219,7 +219,7 @@ impl LineCtx<'_> {
                     obs.src.pod.clone_from(&origin.pod);
                 }
                 if let Some(pods) = self.pods {
-                    attribute(&mut obs.src, obs.time, pods);
+                    attribute(&mut obs.src, obs.time, &pods.load());
                 }
                 self.record(obs)
             }

@@ -11,11 +11,10 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
 use kube::api::{Api, LogParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
-use kube::{Client, Config};
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 use tokio_util::compat::FuturesAsyncReadCompatExt;
@@ -27,28 +26,6 @@ use crate::config::KubernetesLogsConfig;
 use crate::event::Endpoint;
 use crate::parse::time::rfc3339;
 use crate::pipeline::Stream;
-
-/// A client from the configured kubeconfig and context, else the environment (KUBECONFIG,
-/// ~/.kube/config) or the in-cluster service account.
-pub async fn client(cfg: &KubernetesLogsConfig) -> io::Result<Client> {
-    let options = KubeConfigOptions {
-        context: cfg.context.clone(),
-        ..KubeConfigOptions::default()
-    };
-    let config = match &cfg.kubeconfig {
-        Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path).map_err(io::Error::other)?;
-            Config::from_custom_kubeconfig(kubeconfig, &options)
-                .await
-                .map_err(io::Error::other)?
-        }
-        None if cfg.context.is_some() => Config::from_kubeconfig(&options)
-            .await
-            .map_err(io::Error::other)?,
-        None => Config::infer().await.map_err(io::Error::other)?,
-    };
-    Client::try_from(config).map_err(io::Error::other)
-}
 
 /// (namespace, pod, container).
 type Target = (String, String, String);

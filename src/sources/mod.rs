@@ -104,7 +104,8 @@ pub async fn start(config: SourceConfig, ctx: SourceCtx) -> io::Result<JoinHandl
         SourceConfig::Exec(e) => Box::pin(exec::run(e, ctx)),
         SourceConfig::KubernetesFiles(k) => Box::pin(kubernetes_files::run(k, ctx)),
         SourceConfig::KubernetesLogs(k) => {
-            let client = kubernetes_logs::client(&k).await?;
+            let client =
+                crate::kubernetes::client(k.kubeconfig.as_deref(), k.context.as_deref()).await?;
             Box::pin(kubernetes_logs::run(k, client, ctx))
         }
         SourceConfig::Tcp(t) => {

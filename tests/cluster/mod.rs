@@ -198,9 +198,9 @@ impl Cluster {
         } = p;
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
         let mut metadata = json!({"name": name, "namespace": ns, "labels": labels});
-        if let Some((api_version, kind, owner_name)) = owner {
+        if let Some((api_version, kind, owner_name, uid)) = owner {
             metadata["ownerReferences"] = json!([{"apiVersion": api_version, "kind": kind,
-                "name": owner_name, "uid": format!("uid-{owner_name}"), "controller": true}]);
+                "name": owner_name, "uid": uid, "controller": true}]);
         }
         let pod: Pod = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Pod", "metadata": metadata,
@@ -220,6 +220,32 @@ impl Cluster {
             .unwrap();
     }
 
+    pub async fn add_namespace(&self, name: &str) {
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
+        let ns = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name}}))
+        .unwrap();
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+    }
+
+    /// Creates any namespaced object from its JSON; returns it as stored (with its uid).
+    pub async fn create<K>(&self, ns: &str, object: serde_json::Value) -> K
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), ns);
+        let object: K = serde_json::from_value(object).unwrap();
+        api.create(&PostParams::default(), &object).await.unwrap()
+    }
+
     pub async fn delete_pod(&self, ns: &str, name: &str) {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
         pods.delete(name, &Default::default()).await.unwrap();
@@ -233,8 +259,8 @@ pub struct TestPod<'a> {
     pub labels: serde_json::Value,
     pub ip: &'a str,
     pub container: &'a str,
-    /// (apiVersion, kind, name) of its controller.
-    pub owner: Option<(&'a str, &'a str, &'a str)>,
+    /// (apiVersion, kind, name, uid) of its controller.
+    pub owner: Option<(&'a str, &'a str, &'a str, &'a str)>,
 }
 
 /// Log lines of one container: (RFC3339Nano time, text).
