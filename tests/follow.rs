@@ -4,25 +4,12 @@
 mod support;
 
 use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::Path;
 
 use serde_json::Value;
-use support::{expect, spawn_run, terminate};
+use support::{append, coredns_query, expect, spawn_run, terminate};
 
 fn query(name: &str) -> String {
-    format!(
-        "[INFO] 10.244.0.9:41000 - 7 \"A IN {name}. udp 41 false 512\" NOERROR qr,rd,ra 68 0.001s\n"
-    )
-}
-
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
+    coredns_query("10.244.0.9", name) + "\n"
 }
 
 fn is_new(name: &'static str) -> impl Fn(&Value) -> bool {

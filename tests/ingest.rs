@@ -7,12 +7,10 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use support::{expect, spawn_run, terminate};
+use support::{coredns_query, expect, spawn_run, terminate};
 
 fn query(name: &str) -> String {
-    format!(
-        "[INFO] 10.244.0.9:41000 - 7 \"A IN {name}. udp 41 false 512\" NOERROR qr,rd,ra 68 0.001s"
-    )
+    coredns_query("10.244.0.9", name)
 }
 
 fn free_port() -> u16 {

@@ -11,13 +11,7 @@ use std::time::Duration;
 use cluster::{Cluster, Kubelet, TestPod};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use serde_json::{Value, json};
-use support::{expect, spawn_run, terminate};
-
-fn query(client: &str, name: &str) -> String {
-    format!(
-        "[INFO] {client}:41000 - 7 \"A IN {name}. udp 41 false 512\" NOERROR qr,rd,ra 68 0.001s"
-    )
-}
+use support::{coredns_query as query, expect, spawn_run, terminate};
 
 fn wait(rx: &mpsc::Receiver<Value>, name: &'static str) -> Value {
     tokio::task::block_in_place(|| {
@@ -33,6 +27,9 @@ async fn follows_matching_pods_and_resumes_cut_streams_exactly() {
         return;
     };
     let kubelet = Kubelet::start().await;
+    let dns_log = |pod: &str, client: &str, name: &str| {
+        kubelet.log("kube-system", pod, "coredns", &query(client, name));
+    };
     cluster.add_node("node-1", &kubelet).await;
     let dns = json!({"k8s-app": "kube-dns"});
     cluster
@@ -61,17 +58,11 @@ async fn follows_matching_pods_and_resumes_cut_streams_exactly() {
             "node-1",
         )
         .await;
-    kubelet.log(
-        "kube-system",
-        "coredns-a",
-        "coredns",
-        &query("10.244.1.17", "one.example.com"),
-    );
-    kubelet.log(
-        "kube-system",
+    dns_log("coredns-a", "10.244.1.17", "one.example.com");
+    dns_log(
         "metrics-server-x",
-        "coredns",
-        &query("10.244.1.17", "not-selected.example.com"),
+        "10.244.1.17",
+        "not-selected.example.com",
     );
 
     // The client of the queries: a Deployment's pod, through its ReplicaSet.
@@ -158,39 +149,19 @@ async fn follows_matching_pods_and_resumes_cut_streams_exactly() {
             "node-1",
         )
         .await;
-    kubelet.log(
-        "kube-system",
-        "coredns-b",
-        "coredns",
-        &query("10.244.1.18", "two.example.com"),
-    );
+    dns_log("coredns-b", "10.244.1.18", "two.example.com");
     wait(&rx, "two.example.com");
 
     // Lines in the same second as the cut come again on the resumed stream: none may count twice.
-    kubelet.log(
-        "kube-system",
-        "coredns-a",
-        "coredns",
-        &query("10.244.1.17", "three.example.com"),
-    );
-    kubelet.log(
-        "kube-system",
-        "coredns-a",
-        "coredns",
-        &query("10.244.1.17", "four.example.com"),
-    );
+    dns_log("coredns-a", "10.244.1.17", "three.example.com");
+    dns_log("coredns-a", "10.244.1.17", "four.example.com");
     wait(&rx, "four.example.com");
     let opened = kubelet.streams_opened();
     kubelet.cut("kube-system", "coredns-a", "coredns");
     while kubelet.streams_opened() == opened {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    kubelet.log(
-        "kube-system",
-        "coredns-a",
-        "coredns",
-        &query("10.244.1.17", "five.example.com"),
-    );
+    dns_log("coredns-a", "10.244.1.17", "five.example.com");
     wait(&rx, "five.example.com");
 
     // A deleted pod's stream is dropped.

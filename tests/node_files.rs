@@ -6,12 +6,10 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::fs::OpenOptions;
-use std::io::Write;
-use std::path::Path;
 use std::sync::mpsc;
 
 use serde_json::Value;
-use support::{expect, set, spawn_run, terminate};
+use support::{append, expect, set, spawn_run, terminate};
 
 const FILE: &str = "cart-7d9f-x2x_shop_istio-proxy-0123456789abcdef.log";
 
@@ -20,15 +18,6 @@ fn line(name: &str) -> String {
     format!(
         "2024-05-14T08:02:11.993000000Z stdout F [2024-05-14T08:02:11.993Z] \"- - -\" 0 - - - \"-\" 1204 6120 1733 - \"-\" \"-\" \"-\" \"-\" \"198.51.100.23:443\" PassthroughCluster 10.244.1.17:33712 198.51.100.23:443 10.244.1.17:33710 {name} -\n"
     )
-}
-
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
 }
 
 fn new_name(rx: &mpsc::Receiver<Value>, what: &str) -> (String, Value) {

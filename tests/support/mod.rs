@@ -21,6 +21,24 @@ pub fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// A CoreDNS query log line (no newline) of `client` looking up `name`.
+pub fn coredns_query(client: &str, name: &str) -> String {
+    format!(
+        "[INFO] {client}:41000 - 7 \"A IN {name}. udp 41 false 512\" NOERROR qr,rd,ra 68 0.001s"
+    )
+}
+
+/// Appends `text` to the file at `path`, creating it.
+pub fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+}
+
 /// `scan --output json` over `args`; panics unless it exits 0.
 pub fn scan(args: &[&str]) -> Value {
     let out = bin()
