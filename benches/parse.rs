@@ -101,7 +101,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("coredns_auto", |b| {
         b.iter(|| {
             let stats = ComponentStats::new("bench", "source");
-            let source = SourceState::new(Format::Auto, 65536, stats);
+            let source = SourceState::new(Format::Auto, stats);
             let mut stage = Stage::new(
                 judge(),
                 None,

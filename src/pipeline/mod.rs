@@ -86,11 +86,7 @@ pub async fn run(
     let mut source_tasks = Vec::new();
     for (id, config) in settings.sources.iter().enumerate() {
         let stats = ComponentStats::new(config.name(), "source");
-        states.push(SourceState::new(
-            config.format(),
-            limits.max_line_bytes,
-            stats.clone(),
-        ));
+        states.push(SourceState::new(config.format(), stats.clone()));
         source_stats.push(stats.clone());
         let ctx = SourceCtx {
             id,

@@ -26,7 +26,6 @@ struct StreamState {
 /// Per-source state: its streams and its counters.
 pub struct SourceState {
     format: Format,
-    max_line: usize,
     streams: HashMap<u64, StreamState>,
     stats: Arc<ComponentStats>,
     tally: Tally,
@@ -34,10 +33,9 @@ pub struct SourceState {
 }
 
 impl SourceState {
-    pub fn new(format: Format, max_line: usize, stats: Arc<ComponentStats>) -> Self {
+    pub fn new(format: Format, stats: Arc<ComponentStats>) -> Self {
         SourceState {
             format,
-            max_line,
             streams: HashMap::new(),
             stats,
             tally: Tally::default(),
@@ -86,7 +84,7 @@ impl Stage {
         let Some(state) = self.sources.get_mut(batch.source) else {
             return;
         };
-        let max_line = state.max_line;
+        let max_line = self.max_line;
         let stream = state
             .streams
             .entry(batch.stream.id)
