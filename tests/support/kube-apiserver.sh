@@ -4,7 +4,7 @@
 # repository (about 7 minutes on 2 cores the first time). etcd comes from Debian's etcd-server.
 # Prints the binary's path. Needs root for apt-get (as on the project's machines and CI).
 set -euo pipefail
-cache=${EGRESS_SCOUT_CACHE:-$HOME/.cache/egress-scout}
+cache=${EGRESS_SCOUT_CACHE:-${HOME:-/root}/.cache/egress-scout}
 bin="$cache/kube-apiserver"
 if [ -x "$bin" ] && command -v etcd >/dev/null; then
   echo "$bin"
