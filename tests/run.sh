@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EGRESS_SCOUT_KUBE_APISERVER=$(bash tests/support/kube-apiserver.sh)
+# promtool checks the /metrics exposition (Debian's prometheus package).
+if ! command -v promtool >/dev/null; then
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >&2
+fi
 export EGRESS_SCOUT_KUBE_APISERVER
 # Here a missing service is a failure, not a skip.
 export EGRESS_SCOUT_REQUIRE_SERVICES=1

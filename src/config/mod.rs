@@ -276,6 +276,33 @@ pub struct StdinSourceConfig {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SinkConfig {
     Stdout(StdoutSinkConfig),
+    Prometheus(PrometheusSinkConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSinkConfig {
+    /// `IP:port` serving `/metrics`; loopback unless scraped from elsewhere.
+    #[serde(default = "default_metrics_address")]
+    pub address: String,
+    /// Destination series at most; the excess folds into `destination="other"`.
+    #[serde(default = "default_max_series")]
+    pub max_series: usize,
+    /// A destination series not grown for this long is dropped.
+    #[serde(default = "default_expire_secs")]
+    pub expire_after_secs: u64,
+}
+
+fn default_metrics_address() -> String {
+    "127.0.0.1:9464".into()
+}
+
+fn default_max_series() -> usize {
+    10_000
+}
+
+fn default_expire_secs() -> u64 {
+    3600
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ipnet::IpNet;
 
-use super::{ClassifyConfig, ConfigError, Settings, SourceConfig};
+use super::{ClassifyConfig, ConfigError, Settings, SinkConfig, SourceConfig};
 use crate::classify::Classifier;
 use crate::egress::Judge;
 
@@ -176,6 +176,25 @@ impl Settings {
                     "must be at least 1".into(),
                 ),
                 _ => {}
+            }
+        }
+        for (i, sink) in self.sinks.iter().enumerate() {
+            if let SinkConfig::Prometheus(p) = sink {
+                if p.address.parse::<std::net::SocketAddr>().is_err() {
+                    problem(
+                        format!("sinks[{i}].address"),
+                        format!(
+                            "{:?} is not IP:port; write it like \"127.0.0.1:9464\"",
+                            p.address
+                        ),
+                    );
+                }
+                if p.max_series == 0 || p.expire_after_secs == 0 {
+                    problem(
+                        format!("sinks[{i}]"),
+                        "max_series and expire_after_secs must be at least 1".into(),
+                    );
+                }
             }
         }
         problems

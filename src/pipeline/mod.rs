@@ -59,12 +59,12 @@ impl Report {
     }
 }
 
-/// A source that could not start (a listener address in use).
+/// A source or sink that could not start (a listener address in use, no API access).
 #[derive(Debug, thiserror::Error)]
-#[error("sources[{index}] ({name}): {error}")]
+#[error("{component}: {error}")]
 pub struct StartError {
-    pub index: usize,
-    pub name: String,
+    /// `sources[0] (name)` or `sinks[1]`.
+    pub component: String,
     pub error: std::io::Error,
 }
 
@@ -100,8 +100,7 @@ pub async fn run(
             Err(error) => {
                 shutdown.cancel();
                 return Err(StartError {
-                    index: id,
-                    name: config.name(),
+                    component: format!("sources[{id}] ({})", config.name()),
                     error,
                 });
             }
@@ -109,12 +108,25 @@ pub async fn run(
     }
     drop(tx);
 
+    let sink_stats: Vec<_> = (0..sinks.len())
+        .map(|i| ComponentStats::new(format!("sinks[{i}]"), "sink"))
+        .collect();
+    let components: Arc<[Arc<ComponentStats>]> =
+        source_stats.iter().chain(&sink_stats).cloned().collect();
     let mut sink_txs = Vec::new();
     let mut sink_tasks = Vec::new();
-    for (i, config) in sinks.iter().enumerate() {
+    for (i, (config, stats)) in sinks.iter().zip(sink_stats).enumerate() {
         let (stx, srx) = mpsc::channel::<Arc<[Update]>>(limits.channel_capacity);
-        let stats = ComponentStats::new(format!("sinks[{i}]"), "sink");
-        sink_tasks.push(sinks::spawn(config.clone(), srx, stats));
+        match sinks::start(config.clone(), srx, stats, components.clone()).await {
+            Ok(task) => sink_tasks.push(task),
+            Err(error) => {
+                shutdown.cancel();
+                return Err(StartError {
+                    component: format!("sinks[{i}]"),
+                    error,
+                });
+            }
+        }
         sink_txs.push(stx);
     }
 

@@ -1,8 +1,10 @@
 //! Sinks: each is its own task with its own bounded queue of inventory updates, and flushes
 //! what it holds when the queue closes at shutdown.
 
+mod prometheus;
 mod stdout;
 
+use std::io;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -12,15 +14,20 @@ use crate::config::SinkConfig;
 use crate::inventory::Update;
 use crate::telemetry::ComponentStats;
 
-/// Starts one sink task; it ends after its queue closes and it has flushed.
-pub fn spawn(
+/// Starts one sink task; it ends after its queue closes and it has flushed. Listeners are
+/// bound first, so a taken address fails the start. `components` are every component's
+/// counters, for sinks that export them.
+pub async fn start(
     config: SinkConfig,
     rx: mpsc::Receiver<Arc<[Update]>>,
     stats: Arc<ComponentStats>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        match config {
-            SinkConfig::Stdout(c) => stdout::run(c, rx, stats).await,
+    components: Arc<[Arc<ComponentStats>]>,
+) -> io::Result<JoinHandle<()>> {
+    Ok(match config {
+        SinkConfig::Stdout(c) => tokio::spawn(stdout::run(c, rx, stats)),
+        SinkConfig::Prometheus(c) => {
+            let listener = prometheus::bind(&c).await?;
+            tokio::spawn(prometheus::run(c, listener, rx, stats, components))
         }
     })
 }
