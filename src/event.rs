@@ -3,11 +3,11 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// Which kind of evidence produced an observation; shown as `evidence` in the inventory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
     Coredns,
@@ -24,7 +24,7 @@ impl SourceKind {
 }
 
 /// Transport protocol of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
     Tcp,
@@ -42,7 +42,7 @@ impl Protocol {
 
 /// The workload side of an egress connection. Everything is optional: a CoreDNS line only
 /// knows the client IP, a pod-log source knows namespace and pod but maybe not the IP.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Endpoint {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,

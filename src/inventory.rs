@@ -4,12 +4,14 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::event::{Endpoint, Fact, Observation, Protocol, SourceKind};
 
 /// Who made the connection: the pod when known, else its IP.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SourceKey {
     Pod { namespace: String, pod: String },
     Ip(IpAddr),
@@ -17,13 +19,14 @@ pub enum SourceKey {
 }
 
 /// The destination: its first external name when it has one, else its IP.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DestKey {
     Name(String),
     Ip(IpAddr),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Key {
     pub dst: DestKey,
     pub port: Option<u16>,
@@ -31,13 +34,15 @@ pub struct Key {
     pub src: SourceKey,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub src: Endpoint,
     pub names: BTreeSet<String>,
     pub ips: BTreeSet<IpAddr>,
     pub count: u64,
+    #[serde(with = "time::serde::rfc3339")]
     pub first_seen: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
     pub last_seen: OffsetDateTime,
     pub evidence: BTreeSet<SourceKind>,
 }
@@ -122,6 +127,19 @@ impl Inventory {
         merge(&mut entry, &key, seen);
         self.entries.insert(key.clone(), entry);
         (Recorded::New, track.then_some(key))
+    }
+
+    /// Puts back entries of an earlier run (a snapshot); returns how many did not fit.
+    pub fn restore(&mut self, entries: Vec<(Key, Entry)>) -> usize {
+        let mut left_out = 0;
+        for (key, entry) in entries {
+            if self.entries.len() >= self.max_entries {
+                left_out += 1;
+            } else {
+                self.entries.insert(key, entry);
+            }
+        }
+        left_out
     }
 
     /// A copy of one entry for sinks.

@@ -16,5 +16,6 @@ pub mod output;
 pub mod parse;
 pub mod pipeline;
 pub mod sinks;
+pub mod snapshot;
 pub mod sources;
 pub mod telemetry;

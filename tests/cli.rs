@@ -263,3 +263,44 @@ fn scan_pods_attributes_sources_to_workloads_offline() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("enrich.pods_file"));
 }
+
+#[test]
+fn file_sink_snapshot_survives_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("snap.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\ntype = \"file\"\npath = \"{}\"\n[[sinks]]\ntype = \"file\"\npath = \"inventory.json\"\n",
+            repo("examples/coredns.log").display()
+        ),
+    )
+    .unwrap();
+    let stripe = |run: u32| {
+        let out = bin()
+            .args(["run", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        let text = std::fs::read_to_string(dir.path().join("inventory.json")).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["schema_version"], 1);
+        let entry = doc["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["key"]["dst"]["name"] == "api.stripe.com")
+            .unwrap_or_else(|| panic!("run {run}: {text}"))
+            .clone();
+        (
+            entry["entry"]["count"].as_u64().unwrap(),
+            entry["entry"]["first_seen"].clone(),
+        )
+    };
+    let (count, first_seen) = stripe(1);
+    assert_eq!(count, 4);
+    let (count, first_seen_again) = stripe(2);
+    assert_eq!(count, 8, "restored counts grow on");
+    assert_eq!(first_seen, first_seen_again);
+}

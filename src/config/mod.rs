@@ -277,6 +277,24 @@ pub struct StdinSourceConfig {
 pub enum SinkConfig {
     Stdout(StdoutSinkConfig),
     Prometheus(PrometheusSinkConfig),
+    File(FileSinkConfig),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSinkConfig {
+    /// The snapshot file; relative to the pipeline file's folder.
+    pub path: PathBuf,
+    /// How often a changed inventory is written (and always at shutdown).
+    #[serde(default = "default_snapshot_secs")]
+    pub interval_secs: u64,
+    /// Read the snapshot back into the inventory at start.
+    #[serde(default = "yes")]
+    pub restore: bool,
+}
+
+fn default_snapshot_secs() -> u64 {
+    10
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -445,6 +463,13 @@ impl Settings {
         {
             if p.is_relative() {
                 *p = base.join(&*p);
+            }
+        }
+        for sink in &mut self.sinks {
+            if let SinkConfig::File(f) = sink
+                && f.path.is_relative()
+            {
+                f.path = base.join(&f.path);
             }
         }
         for source in &mut self.sources {

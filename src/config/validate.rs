@@ -179,6 +179,20 @@ impl Settings {
             }
         }
         for (i, sink) in self.sinks.iter().enumerate() {
+            if let SinkConfig::File(f) = sink
+                && (f.interval_secs == 0
+                    || f.path
+                        .parent()
+                        .is_some_and(|d| !d.as_os_str().is_empty() && !d.is_dir()))
+            {
+                problem(
+                    format!("sinks[{i}]"),
+                    format!(
+                        "the folder of path {} must exist and interval_secs must be at least 1",
+                        f.path.display()
+                    ),
+                );
+            }
             if let SinkConfig::Prometheus(p) = sink {
                 if p.address.parse::<std::net::SocketAddr>().is_err() {
                     problem(

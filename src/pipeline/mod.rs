@@ -130,7 +130,14 @@ pub async fn run(
         sink_txs.push(stx);
     }
 
-    let inventory = Inventory::new(settings.inventory.max_entries);
+    let mut inventory = Inventory::new(settings.inventory.max_entries);
+    for sink in sinks {
+        if let SinkConfig::File(f) = sink
+            && f.restore
+        {
+            restore(&mut inventory, &f.path);
+        }
+    }
     let mut stage = Stage::new(
         judge,
         pods,
@@ -165,6 +172,18 @@ pub async fn run(
         inventory: stage.into_inventory(),
         sources: source_stats,
     })
+}
+
+/// Puts the entries of a snapshot back; a missing or unreadable one starts afresh (logged).
+fn restore(inventory: &mut Inventory, path: &std::path::Path) {
+    match crate::snapshot::load(path) {
+        Ok(entries) => {
+            let n = entries.len();
+            let left_out = inventory.restore(entries);
+            tracing::info!(path = %path.display(), restored = n - left_out, left_out, "inventory restored");
+        }
+        Err(e) => tracing::warn!("inventory not restored: {e}"),
+    }
 }
 
 /// Hands `updates` to every sink, waiting while a sink's queue is full.

@@ -1,6 +1,7 @@
 //! Sinks: each is its own task with its own bounded queue of inventory updates, and flushes
 //! what it holds when the queue closes at shutdown.
 
+mod file;
 mod prometheus;
 mod stdout;
 
@@ -25,6 +26,7 @@ pub async fn start(
 ) -> io::Result<JoinHandle<()>> {
     Ok(match config {
         SinkConfig::Stdout(c) => tokio::spawn(stdout::run(c, rx, stats)),
+        SinkConfig::File(c) => tokio::spawn(file::run(c, rx, stats)),
         SinkConfig::Prometheus(c) => {
             let listener = prometheus::bind(&c).await?;
             tokio::spawn(prometheus::run(c, listener, rx, stats, components))
