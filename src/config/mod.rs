@@ -278,6 +278,53 @@ pub enum SinkConfig {
     Stdout(StdoutSinkConfig),
     Prometheus(PrometheusSinkConfig),
     File(FileSinkConfig),
+    Kafka(KafkaSinkConfig),
+}
+
+/// What a sink does when its broker cannot keep up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenFull {
+    /// Wait: backpressure reaches the sources; nothing is lost.
+    #[default]
+    Block,
+    /// Drop the newest records and count them.
+    DropNewest,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkConfig {
+    /// `host:port[,host:port]`.
+    pub brokers: String,
+    pub topic: String,
+    /// `none`, `gzip`, `snappy`, `lz4` or `zstd`.
+    #[serde(default = "default_compression")]
+    pub compression: String,
+    #[serde(default)]
+    pub when_full: WhenFull,
+    /// Records the producer queues at most (librdkafka `queue.buffering.max.messages`).
+    #[serde(default = "default_kafka_queue")]
+    pub queue_capacity: usize,
+    /// How long shutdown waits for delivery before reporting what was not delivered.
+    #[serde(default = "default_flush_secs")]
+    pub flush_timeout_secs: u64,
+    /// librdkafka settings passed through, e.g. `"security.protocol" = "SASL_SSL"`,
+    /// `"sasl.mechanisms"`, `"ssl.ca.location"`; they win over the ones above.
+    #[serde(default)]
+    pub librdkafka: std::collections::BTreeMap<String, String>,
+}
+
+fn default_compression() -> String {
+    "zstd".into()
+}
+
+fn default_kafka_queue() -> usize {
+    100_000
+}
+
+fn default_flush_secs() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Deserialize)]

