@@ -7,18 +7,10 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use support::{coredns_query, expect, spawn_run, terminate};
+use support::{coredns_query, expect, free_port, spawn_run, terminate};
 
 fn query(name: &str) -> String {
     coredns_query("10.244.0.9", name)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn connect(port: u16) -> TcpStream {

@@ -14,7 +14,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
-use support::{assert_ok, bin, repo};
+use support::{assert_ok, bin, free_port, repo};
 
 fn broker_binary() -> Option<PathBuf> {
     let found = std::env::var_os("EGRESS_SCOUT_TANSU")
@@ -79,14 +79,6 @@ fn start_broker(binary: &Path, port: u16) -> Broker {
         std::thread::sleep(Duration::from_millis(20));
     }
     Broker(child)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn create_topic(brokers: &str, topic: &str) {

@@ -21,6 +21,15 @@ pub fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// A port that was free a moment ago, for a listener of the test.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A CoreDNS query log line (no newline) of `client` looking up `name`.
 pub fn coredns_query(client: &str, name: &str) -> String {
     format!(
