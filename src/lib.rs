@@ -4,6 +4,7 @@
 //! Data flow: sources frame bytes into batches of lines -> the stage parses (zero-copy),
 //! classifies and counts survivors in the inventory -> sinks publish updates.
 
+pub mod atomic_write;
 pub mod classify;
 pub mod cli;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod enrich;
 pub mod event;
 pub mod inventory;
 pub mod kubernetes;
+pub mod listen;
 pub mod output;
 pub mod parse;
 pub mod pipeline;

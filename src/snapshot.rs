@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::atomic_write::write_atomically;
 use crate::inventory::{Entry, Key};
 
 const SCHEMA_VERSION: u32 = 1;
@@ -60,7 +61,7 @@ pub fn load(path: &Path) -> Result<Vec<(Key, Entry)>, SnapshotError> {
         .collect())
 }
 
-/// Writes `entries` to `path` atomically: a temporary file in the same folder, synced, renamed.
+/// Writes `entries` to `path` atomically.
 pub async fn write<'a>(
     path: &Path,
     entries: impl Iterator<Item = (&'a Key, &'a Entry)>,
@@ -75,8 +76,5 @@ pub async fn write<'a>(
             .collect(),
     };
     let bytes = serde_json::to_vec(&snapshot).map_err(io::Error::other)?;
-    let tmp = path.with_extension("tmp");
-    tokio::fs::write(&tmp, bytes).await?;
-    tokio::fs::File::open(&tmp).await?.sync_all().await?;
-    tokio::fs::rename(&tmp, path).await
+    write_atomically(path, &bytes).await
 }

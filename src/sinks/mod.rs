@@ -33,7 +33,7 @@ pub async fn start(
             tokio::spawn(kafka::run(c, producer, rx, stats))
         }
         SinkConfig::Prometheus(c) => {
-            let listener = prometheus::bind(&c).await?;
+            let listener = crate::listen::bind(&c.address).await?;
             tokio::spawn(prometheus::run(c, listener, rx, stats, components))
         }
     })

@@ -4,7 +4,6 @@
 //! `destination="other"`, counted) and expire when not seen for a while.
 
 use std::collections::HashMap;
-use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -260,11 +259,4 @@ pub async fn run(
     if let Ok(Err(e)) = server.await {
         tracing::error!("prometheus sink: {e}");
     }
-}
-
-/// Binds the listener at start, so a taken address stops the pipeline before it runs.
-pub async fn bind(cfg: &PrometheusSinkConfig) -> io::Result<TcpListener> {
-    TcpListener::bind(&cfg.address)
-        .await
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {}: {e}", cfg.address)))
 }

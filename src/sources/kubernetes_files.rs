@@ -16,6 +16,7 @@ use super::SourceCtx;
 use super::file::sleep_or_stop;
 use super::framing::Fill;
 use super::tail::{Identity, Rotation, Tail};
+use crate::atomic_write::write_atomically;
 use crate::config::{KubernetesFilesConfig, StartAt};
 use crate::event::Endpoint;
 use crate::pipeline::Stream;
@@ -226,7 +227,7 @@ fn load_checkpoints(path: Option<&Path>) -> Checkpoints {
     }
 }
 
-/// Writes the offsets atomically: a temporary file in the same folder, synced, then renamed.
+/// Writes the offsets atomically, creating the folder if needed.
 async fn save_checkpoints(
     cfg: &KubernetesFilesConfig,
     ctx: &SourceCtx,
@@ -246,15 +247,12 @@ async fn save_checkpoints(
         }
     }
     let doc = Checkpoints { version: 1, files };
-    let tmp = path.with_extension("tmp");
     let write = async {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(dir).await?;
         }
         let bytes = serde_json::to_vec_pretty(&doc).map_err(io::Error::other)?;
-        tokio::fs::write(&tmp, bytes).await?;
-        tokio::fs::File::open(&tmp).await?.sync_all().await?;
-        tokio::fs::rename(&tmp, path).await
+        write_atomically(path, &bytes).await
     };
     if let Err(e) = write.await {
         tracing::error!(source = %ctx.stats.name, path = %path.display(), "cannot write checkpoints: {e}");

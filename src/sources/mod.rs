@@ -17,12 +17,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
-use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Limits, SourceConfig};
+use crate::listen::bind;
 use crate::pipeline::{Batch, Stream};
 use crate::telemetry::{ComponentStats, Outcome, Tally};
 use framing::LineFramer;
@@ -122,12 +122,4 @@ pub async fn start(config: SourceConfig, ctx: SourceCtx) -> io::Result<JoinHandl
             tracing::error!(source = %name, "source stopped: {e}");
         }
     }))
-}
-
-async fn bind(address: &str) -> io::Result<TcpListener> {
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {address}: {e}")))?;
-    tracing::info!(address = %listener.local_addr()?, "listening");
-    Ok(listener)
 }
