@@ -128,6 +128,14 @@ impl Tally {
     }
 
     pub fn count(&mut self, outcome: Outcome, reason: Option<&'static str>) {
+        self.count_n(outcome, reason, 1);
+    }
+
+    /// Counts `n` events with one outcome.
+    pub fn count_n(&mut self, outcome: Outcome, reason: Option<&'static str>, n: u64) {
+        if n == 0 {
+            return;
+        }
         let field = match outcome {
             Outcome::Emitted => &mut self.emitted,
             Outcome::Internal => &mut self.internal,
@@ -135,11 +143,11 @@ impl Tally {
             Outcome::Malformed => &mut self.malformed,
             Outcome::Dropped => &mut self.dropped,
         };
-        *field += 1;
+        *field += n;
         if let Some(reason) = reason {
             match self.reasons.iter_mut().find(|(r, _)| *r == reason) {
-                Some((_, n)) => *n += 1,
-                None => self.reasons.push((reason, 1)),
+                Some((_, seen)) => *seen += n,
+                None => self.reasons.push((reason, n)),
             }
         }
     }

@@ -137,12 +137,13 @@ impl Stage {
         if batch.end
             && let Some(mut stream) = state.streams.remove(&batch.stream.id)
         {
-            for _ in 0..stream.unwrapper.finish() {
-                state.tally.received += 1;
-                state
-                    .tally
-                    .count(Outcome::Malformed, Some("unterminated_partial"));
-            }
+            let unterminated = stream.unwrapper.finish();
+            state.tally.received += unterminated;
+            state.tally.count_n(
+                Outcome::Malformed,
+                Some("unterminated_partial"),
+                unterminated,
+            );
         }
         state.stats.add(&mut state.tally);
     }

@@ -122,9 +122,11 @@ pub async fn run(
         }
     }
     let undelivered = in_flight.len();
-    for _ in 0..undelivered {
-        tally.count(Outcome::Dropped, Some("undelivered_at_shutdown"));
-    }
+    tally.count_n(
+        Outcome::Dropped,
+        Some("undelivered_at_shutdown"),
+        undelivered as u64,
+    );
     stats.add(&mut tally);
     if undelivered > 0 {
         tracing::error!(

@@ -247,9 +247,7 @@ pub async fn run(
             let mut e = exporter.lock().unwrap_or_else(|p| p.into_inner());
             e.apply(&batch, Instant::now())
         };
-        for _ in 0..batch.len() {
-            tally.count(Outcome::Emitted, None);
-        }
+        tally.count_n(Outcome::Emitted, None, batch.len() as u64);
         if expired > 0 {
             tracing::debug!(expired, "prometheus: stale destination series removed");
         }

@@ -45,9 +45,8 @@ pub async fn run(
                 } else {
                     Outcome::Dropped
                 };
-                for _ in batch.iter() {
-                    tally.count(outcome, (!written).then_some("stdout_closed"));
-                }
+                let reason = (!written).then_some("stdout_closed");
+                tally.count_n(outcome, reason, batch.len() as u64);
             }
         }
         stats.add(&mut tally);

@@ -81,9 +81,7 @@ impl SourceCtx {
         }
         tracing::warn!(source = %self.stats.name, n, reason, "input dropped");
         let mut tally = Tally::received(n);
-        for _ in 0..n {
-            tally.count(Outcome::Malformed, Some(reason));
-        }
+        tally.count_n(Outcome::Malformed, Some(reason), n);
         self.stats.add(&mut tally);
     }
 
