@@ -277,12 +277,7 @@ fn file_sink_snapshot_survives_restarts() {
     )
     .unwrap();
     let stripe = |run: u32| {
-        let out = bin()
-            .args(["run", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert_ok(&out);
+        support::run_to_end(&config);
         let text = std::fs::read_to_string(dir.path().join("inventory.json")).unwrap();
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(doc["schema_version"], 1);

