@@ -10,8 +10,8 @@ use egress_scout::config::Settings;
 use egress_scout::egress::{Judge, Judgement, Times};
 use egress_scout::inventory::Inventory;
 use egress_scout::parse::{self, Format, Parsed};
-use egress_scout::pipeline::Batch;
 use egress_scout::pipeline::stage::{SourceState, Stage};
+use egress_scout::pipeline::{Batch, Outbox};
 use egress_scout::telemetry::ComponentStats;
 use time::OffsetDateTime;
 
@@ -105,9 +105,10 @@ fn benches(c: &mut Criterion) {
             let mut stage = Stage::new(
                 judge(),
                 None,
-                Inventory::new(100_000),
+                Inventory::new(100_000, 2),
                 vec![source],
                 65536,
+                false,
                 false,
             );
             let batch = Batch {
@@ -116,8 +117,9 @@ fn benches(c: &mut Criterion) {
                 lines: dns.clone(),
                 read_at: OffsetDateTime::UNIX_EPOCH,
                 end: true,
+                ack: None,
             };
-            stage.process(&batch, &mut Vec::new());
+            stage.process(&batch, &mut Outbox::default());
             stage.into_inventory().len()
         })
     });

@@ -168,6 +168,17 @@ pub async fn run(args: RunArgs) -> Result<Exit> {
             tracing::info!(source = %source.name, ?reasons, "lines not counted, by reason");
         }
     }
+    for sink in &report.sinks {
+        let t = sink.totals();
+        tracing::info!(
+            sink = %sink.name,
+            received = t.lines,
+            sent = t.records - t.internal - t.dropped,
+            dropped = t.dropped,
+            reasons = ?sink.reasons(),
+            "sink finished"
+        );
+    }
     let t = report.totals();
     tracing::info!(
         destinations = report.inventory.len(),

@@ -51,7 +51,49 @@ impl Judge {
         match record {
             Record::Dns(q) => self.dns(q, times),
             Record::Access(a) => self.access(a, times),
+            Record::Observation(s) => self.forwarded(&s.obs),
         }
+    }
+
+    /// An observation another egress-scout published: judged again with this cluster's rules,
+    /// which may know more internal CIDRs and names than the node agent did.
+    fn forwarded(&self, obs: &Observation) -> Judgement {
+        let c = &self.classifier;
+        let fact = match &obs.fact {
+            Fact::Dns { qname } if c.name_is_internal(qname) => return Judgement::Internal,
+            Fact::Dns { qname } if !is_valid_hostname(qname) => {
+                return Judgement::Invalid("invalid_name");
+            }
+            Fact::Dns { .. } => obs.fact.clone(),
+            Fact::Connection {
+                dst_ip,
+                dst_port,
+                proto,
+                names,
+            } => {
+                let names: Vec<String> = names
+                    .iter()
+                    .filter(|n| !c.name_is_internal(n) && is_valid_hostname(n))
+                    .cloned()
+                    .collect();
+                let dst_ip = dst_ip.filter(|ip| !c.ip_is_internal(*ip));
+                if names.is_empty() && dst_ip.is_none() {
+                    return Judgement::Internal;
+                }
+                Fact::Connection {
+                    dst_ip,
+                    dst_port: *dst_port,
+                    proto: *proto,
+                    names,
+                }
+            }
+        };
+        Judgement::External(Observation {
+            time: obs.time,
+            kind: obs.kind,
+            src: obs.src.clone(),
+            fact,
+        })
     }
 
     fn dns(&self, q: &Query<'_>, times: &Times<'_>) -> Judgement {

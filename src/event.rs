@@ -68,25 +68,38 @@ impl fmt::Display for Endpoint {
 }
 
 /// One external fact: either a DNS lookup of an external name or a connection to an external
-/// destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// destination. Serialized as the `destination` of an observation record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fact {
     /// A client asked for an external name (CoreDNS query logs carry no answers).
-    Dns { qname: String },
+    Dns {
+        #[serde(rename = "name")]
+        qname: String,
+    },
     /// A client connected to an external destination, known by IP, by names, or both.
     Connection {
+        #[serde(rename = "ip", default, skip_serializing_if = "Option::is_none")]
         dst_ip: Option<IpAddr>,
+        #[serde(rename = "port", default, skip_serializing_if = "Option::is_none")]
         dst_port: Option<u16>,
+        #[serde(rename = "protocol")]
         proto: Protocol,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         names: Vec<String>,
     },
 }
 
-/// An owned observation, built only for records that survived classification.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An owned observation, built only for records that survived classification. Its serialized
+/// shape is the body of an observation record (see [`crate::wire`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
+    #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
+    #[serde(rename = "evidence")]
     pub kind: SourceKind,
+    #[serde(rename = "source")]
     pub src: Endpoint,
+    #[serde(rename = "destination")]
     pub fact: Fact,
 }

@@ -78,6 +78,8 @@ type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 pub struct Inventory {
     entries: Map<Key, Entry>,
+    /// Ids of recent observation records, so a redelivered record is counted once.
+    recent: RecentIds,
     /// Keys changed since the last [`Inventory::take_changed`], each once.
     changed: Vec<Key>,
     changed_set: HashSet<Key, foldhash::fast::RandomState>,
@@ -85,9 +87,12 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    pub fn new(max_entries: usize) -> Self {
+    /// At most `max_entries` entries; the last `dedupe_window` observation ids (at least)
+    /// are remembered.
+    pub fn new(max_entries: usize, dedupe_window: usize) -> Self {
         Inventory {
             entries: Map::default(),
+            recent: RecentIds::new(dedupe_window),
             changed: Vec::new(),
             changed_set: Default::default(),
             max_entries,
@@ -100,6 +105,11 @@ impl Inventory {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// False when the observation record `id` was seen within the dedupe window.
+    pub fn first_sighting(&mut self, id: u128) -> bool {
+        self.recent.insert(id)
     }
 
     /// Counts `obs`; with `track`, remembers the key so sinks hear of the change.
@@ -162,6 +172,35 @@ impl Inventory {
         let mut all: Vec<_> = self.entries.iter().collect();
         all.sort_by(|a, b| a.0.cmp(b.0));
         all
+    }
+}
+
+/// A bounded memory of ids: two generations, the older dropped when the newer fills, so the
+/// last `window / 2` to `window` ids are always remembered in O(1) per id.
+struct RecentIds {
+    current: HashSet<u128, foldhash::fast::RandomState>,
+    previous: HashSet<u128, foldhash::fast::RandomState>,
+    generation: usize,
+}
+
+impl RecentIds {
+    fn new(window: usize) -> Self {
+        RecentIds {
+            current: Default::default(),
+            previous: Default::default(),
+            generation: (window / 2).max(1),
+        }
+    }
+
+    /// True when `id` is new.
+    fn insert(&mut self, id: u128) -> bool {
+        if self.previous.contains(&id) || !self.current.insert(id) {
+            return false;
+        }
+        if self.current.len() >= self.generation {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        true
     }
 }
 
@@ -271,7 +310,7 @@ mod tests {
 
     #[test]
     fn dedups_counts_and_bounds() {
-        let mut inv = Inventory::new(2);
+        let mut inv = Inventory::new(2, 10);
         for (client, name, secs, track, expected) in [
             ("10.0.0.1", "a.com", 5, true, Recorded::New),
             ("10.0.0.1", "a.com", 3, true, Recorded::Updated),
@@ -291,5 +330,21 @@ mod tests {
         assert_eq!(changed.len(), 1);
         assert_eq!(changed[0].entry.count, 3);
         assert!(inv.take_changed().is_empty());
+    }
+
+    #[test]
+    fn remembers_a_window_of_ids() {
+        let mut inv = Inventory::new(1, 4);
+        assert!(inv.first_sighting(1));
+        assert!(!inv.first_sighting(1));
+        for id in 2..=3 {
+            assert!(inv.first_sighting(id));
+        }
+        // 1 and 2 rotated into the previous generation, still remembered; then forgotten.
+        assert!(!inv.first_sighting(2));
+        for id in 4..=7 {
+            assert!(inv.first_sighting(id));
+        }
+        assert!(inv.first_sighting(1));
     }
 }

@@ -21,3 +21,4 @@ pub mod sinks;
 pub mod snapshot;
 pub mod sources;
 pub mod telemetry;
+pub mod wire;

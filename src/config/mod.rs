@@ -61,6 +61,7 @@ pub struct Limits {
 pub struct InventoryConfig {
     pub max_entries: usize,
     pub update_interval_secs: u64,
+    pub dedupe_window: usize,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -87,6 +88,7 @@ pub enum SourceConfig {
     Http(HttpSourceConfig),
     KubernetesFiles(KubernetesFilesConfig),
     KubernetesLogs(KubernetesLogsConfig),
+    Kafka(KafkaSourceConfig),
 }
 
 /// Where a followed file starts reading when the pipeline starts.
@@ -264,6 +266,34 @@ fn default_max_backoff_ms() -> u64 {
     30_000
 }
 
+/// Observation records published by node agents (a kafka sink's `observations_topic`),
+/// consumed in a consumer group: replicas with the same `group_id` split the partitions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceConfig {
+    /// `host:port[,host:port]`.
+    pub brokers: String,
+    pub topic: String,
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// Records handed to the stage at once at most.
+    #[serde(default = "default_kafka_batch")]
+    pub max_batch: usize,
+    /// librdkafka consumer settings passed through (TLS, SASL, `session.timeout.ms`, ...);
+    /// they win over the ones egress-scout sets.
+    #[serde(default)]
+    pub librdkafka: std::collections::BTreeMap<String, String>,
+    pub name: Option<String>,
+}
+
+fn default_group_id() -> String {
+    "egress-scout-aggregator".into()
+}
+
+fn default_kafka_batch() -> usize {
+    4096
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StdinSourceConfig {
@@ -297,7 +327,10 @@ pub enum WhenFull {
 pub struct KafkaSinkConfig {
     /// `host:port[,host:port]`.
     pub brokers: String,
-    pub topic: String,
+    /// Inventory updates: a new destination at once, changed counts every interval.
+    pub topic: Option<String>,
+    /// Every observation as an observation record, for aggregators' kafka sources.
+    pub observations_topic: Option<String>,
     /// `none`, `gzip`, `snappy`, `lz4` or `zstd`.
     #[serde(default = "default_compression")]
     pub compression: String,
@@ -419,6 +452,10 @@ impl SourceConfig {
                     k.label_selector.as_deref().unwrap_or("")
                 )
             }),
+            SourceConfig::Kafka(k) => k
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("kafka:{}", k.topic)),
         }
     }
 
@@ -431,7 +468,15 @@ impl SourceConfig {
             SourceConfig::Http(h) => h.format,
             SourceConfig::KubernetesFiles(k) => k.format,
             SourceConfig::KubernetesLogs(k) => k.format,
+            SourceConfig::Kafka(_) => Format::Observation,
         }
+    }
+}
+
+impl SinkConfig {
+    /// Whether the sink publishes every observation, not only inventory updates.
+    pub fn wants_observations(&self) -> bool {
+        matches!(self, SinkConfig::Kafka(k) if k.observations_topic.is_some())
     }
 }
 

@@ -56,6 +56,7 @@ impl Settings {
             (l.read_chunk_bytes, "limits.read_chunk_bytes", 4096),
             (l.channel_capacity, "limits.channel_capacity", 1),
             (self.inventory.max_entries, "inventory.max_entries", 1),
+            (self.inventory.dedupe_window, "inventory.dedupe_window", 2),
         ] {
             if value < min {
                 problem(key.into(), format!("is {value}; it must be at least {min}"));
@@ -159,6 +160,17 @@ impl Settings {
                         );
                     }
                 }
+                SourceConfig::Kafka(k)
+                    if k.brokers.trim().is_empty()
+                        || k.topic.trim().is_empty()
+                        || k.group_id.trim().is_empty()
+                        || k.max_batch == 0 =>
+                {
+                    problem(
+                        format!("sources[{i}]"),
+                        "brokers, topic and group_id must be set and max_batch at least 1, e.g. brokers = \"kafka:9092\", topic = \"egress-observations\"".into(),
+                    )
+                }
                 SourceConfig::KubernetesLogs(k) if k.reconnect_backoff_ms == 0 => problem(
                     format!("sources[{i}].reconnect_backoff_ms"),
                     "must be at least 1".into(),
@@ -193,13 +205,18 @@ impl Settings {
                     ),
                 );
             }
-            if let SinkConfig::Kafka(k) = sink
-                && (k.brokers.trim().is_empty() || k.topic.trim().is_empty())
-            {
-                problem(
-                    format!("sinks[{i}]"),
-                    "brokers and topic must be set, e.g. brokers = \"kafka:9092\", topic = \"egress-inventory\"".into(),
-                );
+            if let SinkConfig::Kafka(k) = sink {
+                let blank = |t: &Option<String>| t.as_deref().is_some_and(|t| t.trim().is_empty());
+                if k.brokers.trim().is_empty()
+                    || (k.topic.is_none() && k.observations_topic.is_none())
+                    || blank(&k.topic)
+                    || blank(&k.observations_topic)
+                {
+                    problem(
+                        format!("sinks[{i}]"),
+                        "brokers and a topic must be set, e.g. brokers = \"kafka:9092\", topic = \"egress-inventory\" (inventory updates) and/or observations_topic = \"egress-observations\" (every observation)".into(),
+                    );
+                }
             }
             if let SinkConfig::Prometheus(p) = sink {
                 if p.address.parse::<std::net::SocketAddr>().is_err() {

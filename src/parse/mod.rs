@@ -4,6 +4,7 @@
 pub mod container;
 pub mod coredns;
 pub mod envoy;
+pub mod observation;
 pub mod time;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,9 @@ pub enum Format {
     Coredns,
     /// Envoy / Istio access logs, TEXT or JSON.
     Envoy,
+    /// Observation records of another egress-scout (its kafka sink's `observations_topic`);
+    /// never detected, always named.
+    Observation,
 }
 
 /// A parsed line of any supported format, borrowing from the input.
@@ -26,6 +30,7 @@ pub enum Format {
 pub enum Record<'a> {
     Dns(coredns::Query<'a>),
     Access(envoy::AccessLog<'a>),
+    Observation(Box<crate::wire::Stamped>),
 }
 
 /// What one line turned out to be.
@@ -64,6 +69,7 @@ pub fn parse(format: Format, line: &[u8]) -> Result<Parsed<'_>, ParseError> {
     match format {
         Format::Coredns => coredns::parse(line),
         Format::Envoy => envoy::parse(line),
+        Format::Observation => observation::parse(line),
         Format::Auto => detect(line).map(|(_, parsed)| parsed),
     }
 }

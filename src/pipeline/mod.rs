@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Settings, SinkConfig};
@@ -19,6 +19,7 @@ use crate::inventory::{Inventory, Update};
 use crate::sinks;
 use crate::sources::{self, SourceCtx};
 use crate::telemetry::{ComponentStats, Totals};
+use crate::wire::Stamped;
 use stage::{SourceState, Stage};
 
 /// Whole lines read by one source, each ending in `\n`.
@@ -31,6 +32,22 @@ pub struct Batch {
     pub read_at: OffsetDateTime,
     /// The stream's last batch: its partial state can be dropped.
     pub end: bool,
+    /// Fired once the batch is in the inventory (a Kafka source commits its offsets then).
+    pub ack: Option<oneshot::Sender<()>>,
+}
+
+/// What the stage hands every sink after a batch or an interval: inventory updates and, when
+/// some sink publishes them, the observations themselves.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    pub updates: Vec<Update>,
+    pub observations: Vec<Stamped>,
+}
+
+impl Outbox {
+    fn is_empty(&self) -> bool {
+        self.updates.is_empty() && self.observations.is_empty()
+    }
 }
 
 /// One stream of a source (a file, a connection, a run of a command), parsed on its own.
@@ -46,6 +63,8 @@ pub struct Report {
     pub inventory: Inventory,
     /// One per source, in configuration order.
     pub sources: Vec<Arc<ComponentStats>>,
+    /// One per sink, in configuration order.
+    pub sinks: Vec<Arc<ComponentStats>>,
 }
 
 impl Report {
@@ -115,8 +134,8 @@ pub async fn run(
         source_stats.iter().chain(&sink_stats).cloned().collect();
     let mut sink_txs = Vec::new();
     let mut sink_tasks = Vec::new();
-    for (i, (config, stats)) in sinks.iter().zip(sink_stats).enumerate() {
-        let (stx, srx) = mpsc::channel::<Arc<[Update]>>(limits.channel_capacity);
+    for (i, (config, stats)) in sinks.iter().zip(sink_stats.iter().cloned()).enumerate() {
+        let (stx, srx) = mpsc::channel::<Arc<Outbox>>(limits.channel_capacity);
         match sinks::start(config.clone(), srx, stats, components.clone()).await {
             Ok(task) => sink_tasks.push(task),
             Err(error) => {
@@ -130,7 +149,10 @@ pub async fn run(
         sink_txs.push(stx);
     }
 
-    let mut inventory = Inventory::new(settings.inventory.max_entries);
+    let mut inventory = Inventory::new(
+        settings.inventory.max_entries,
+        settings.inventory.dedupe_window,
+    );
     for sink in sinks {
         if let SinkConfig::File(f) = sink
             && f.restore
@@ -145,23 +167,29 @@ pub async fn run(
         states,
         limits.max_line_bytes,
         !sinks.is_empty(),
+        sinks.iter().any(SinkConfig::wants_observations),
     );
     let mut tick =
         tokio::time::interval(Duration::from_secs(settings.inventory.update_interval_secs));
     tick.tick().await;
-    let mut updates = Vec::new();
+    let mut out = Outbox::default();
     loop {
         tokio::select! {
             batch = rx.recv() => match batch {
-                Some(batch) => stage.process(&batch, &mut updates),
+                Some(mut batch) => {
+                    stage.process(&batch, &mut out);
+                    if let Some(ack) = batch.ack.take() {
+                        let _ = ack.send(());
+                    }
+                }
                 None => break,
             },
-            _ = tick.tick() => updates.extend(stage.take_changed()),
+            _ = tick.tick() => out.updates.extend(stage.take_changed()),
         }
-        send(&sink_txs, &mut updates).await;
+        send(&sink_txs, &mut out).await;
     }
-    updates.extend(stage.take_changed());
-    send(&sink_txs, &mut updates).await;
+    out.updates.extend(stage.take_changed());
+    send(&sink_txs, &mut out).await;
     drop(sink_txs);
     for task in sink_tasks.into_iter().chain(source_tasks) {
         if let Err(e) = task.await {
@@ -171,6 +199,7 @@ pub async fn run(
     Ok(Report {
         inventory: stage.into_inventory(),
         sources: source_stats,
+        sinks: sink_stats,
     })
 }
 
@@ -186,12 +215,12 @@ fn restore(inventory: &mut Inventory, path: &std::path::Path) {
     }
 }
 
-/// Hands `updates` to every sink, waiting while a sink's queue is full.
-async fn send(sinks: &[mpsc::Sender<Arc<[Update]>>], updates: &mut Vec<Update>) {
-    if updates.is_empty() {
+/// Hands `out` to every sink, waiting while a sink's queue is full.
+async fn send(sinks: &[mpsc::Sender<Arc<Outbox>>], out: &mut Outbox) {
+    if out.is_empty() {
         return;
     }
-    let batch: Arc<[Update]> = std::mem::take(updates).into();
+    let batch = Arc::new(std::mem::take(out));
     for sink in sinks {
         // A sink that ended has already logged why; the others still get the batch.
         let _ = sink.send(batch.clone()).await;

@@ -6,14 +6,15 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use super::Batch;
+use super::{Batch, Outbox};
 use crate::egress::{Judge, Judgement, Times};
 use crate::enrich::{SharedPods, attribute};
 use crate::event::{Endpoint, Observation, SourceKind};
 use crate::inventory::{Inventory, Recorded, Update, UpdateKind};
 use crate::parse::container::{Step, Unwrapper};
-use crate::parse::{self, Format, Parsed};
+use crate::parse::{self, Format, Parsed, Record};
 use crate::telemetry::{ComponentStats, Outcome, RateLimitedWarn, Tally};
+use crate::wire::{Stamped, evidence_id};
 
 /// Parsing state of one stream of a source: a file, a connection, a run of a command.
 /// Formats are detected, and CRI/docker chunks joined, per stream.
@@ -52,6 +53,8 @@ pub struct Stage {
     max_line: usize,
     /// Whether sinks want updates; `scan` only reads the final inventory.
     track: bool,
+    /// Whether a sink publishes every observation.
+    observe: bool,
     full_warn: RateLimitedWarn,
 }
 
@@ -63,6 +66,7 @@ impl Stage {
         sources: Vec<SourceState>,
         max_line: usize,
         track: bool,
+        observe: bool,
     ) -> Self {
         Stage {
             judge,
@@ -71,6 +75,7 @@ impl Stage {
             sources,
             max_line,
             track,
+            observe,
             full_warn: RateLimitedWarn::default(),
         }
     }
@@ -79,8 +84,8 @@ impl Stage {
         self.inventory
     }
 
-    /// Processes one batch; new destinations are appended to `updates`.
-    pub fn process(&mut self, batch: &Batch, updates: &mut Vec<Update>) {
+    /// Processes one batch; new destinations (and observations, when published) go to `out`.
+    pub fn process(&mut self, batch: &Batch, out: &mut Outbox) {
         let Some(state) = self.sources.get_mut(batch.source) else {
             return;
         };
@@ -98,9 +103,10 @@ impl Stage {
             origin: batch.stream.origin.as_deref(),
             inventory: &mut self.inventory,
             track: self.track,
+            observe: self.observe,
             max_line: self.max_line,
             read_at: batch.read_at,
-            updates,
+            out,
         };
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', &batch.lines) {
@@ -162,9 +168,10 @@ struct LineCtx<'s> {
     origin: Option<&'s Endpoint>,
     inventory: &'s mut Inventory,
     track: bool,
+    observe: bool,
     max_line: usize,
     read_at: OffsetDateTime,
-    updates: &'s mut Vec<Update>,
+    out: &'s mut Outbox,
 }
 
 impl LineCtx<'_> {
@@ -203,6 +210,12 @@ impl LineCtx<'_> {
             Ok(Parsed::Skip(reason)) => return (Outcome::Skipped, Some(reason)),
             Err(e) => return (Outcome::Malformed, Some(e.reason())),
         };
+        // A record redelivered by Kafka (or published twice) is counted once.
+        if let Record::Observation(s) = &record
+            && !self.inventory.first_sighting(s.id)
+        {
+            return (Outcome::Skipped, Some("duplicate"));
+        }
         let times = Times {
             wrapper: time.as_deref(),
             read: self.read_at,
@@ -220,6 +233,13 @@ impl LineCtx<'_> {
                 if let Some(pods) = self.pods {
                     attribute(&mut obs.src, obs.time, &pods.load());
                 }
+                if self.observe {
+                    let id = match &record {
+                        Record::Observation(s) => s.id,
+                        _ => evidence_id(self.origin, obs.time, line),
+                    };
+                    self.out.observations.push(Stamped::new(id, obs.clone()));
+                }
                 self.record(obs)
             }
             Judgement::Internal => (Outcome::Internal, None),
@@ -232,7 +252,8 @@ impl LineCtx<'_> {
         match self.inventory.record(obs, self.track) {
             (Recorded::Full, _) => (Outcome::Dropped, Some("inventory_full")),
             (_, Some(key)) => {
-                self.updates
+                self.out
+                    .updates
                     .extend(self.inventory.update(UpdateKind::New, key));
                 (Outcome::Emitted, None)
             }

@@ -8,13 +8,14 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::config::FileSinkConfig;
-use crate::inventory::{Entry, Key, Update};
+use crate::inventory::{Entry, Key};
+use crate::pipeline::Outbox;
 use crate::snapshot;
 use crate::telemetry::{ComponentStats, Outcome, Tally};
 
 pub async fn run(
     cfg: FileSinkConfig,
-    mut rx: mpsc::Receiver<Arc<[Update]>>,
+    mut rx: mpsc::Receiver<Arc<Outbox>>,
     stats: Arc<ComponentStats>,
 ) {
     // Start from the snapshot the inventory was restored from, so entries not updated in this
@@ -37,7 +38,8 @@ pub async fn run(
     loop {
         tokio::select! {
             batch = rx.recv() => match batch {
-                Some(batch) => {
+                Some(outbox) => {
+                    let batch = &outbox.updates;
                     let mut tally = Tally::received(batch.len() as u64);
                     for u in batch.iter() {
                         entries.insert(u.key.clone(), u.entry.clone());

@@ -1,4 +1,5 @@
-//! Sinks: each is its own task with its own bounded queue of inventory updates, and flushes
+//! Sinks: each is its own task with its own bounded queue of inventory updates (and
+//! observations, for a kafka sink that publishes them), and flushes
 //! what it holds when the queue closes at shutdown.
 
 mod file;
@@ -13,7 +14,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::config::SinkConfig;
-use crate::inventory::Update;
+use crate::pipeline::Outbox;
 use crate::telemetry::ComponentStats;
 
 /// Starts one sink task; it ends after its queue closes and it has flushed. Listeners are
@@ -21,7 +22,7 @@ use crate::telemetry::ComponentStats;
 /// counters, for sinks that export them.
 pub async fn start(
     config: SinkConfig,
-    rx: mpsc::Receiver<Arc<[Update]>>,
+    rx: mpsc::Receiver<Arc<Outbox>>,
     stats: Arc<ComponentStats>,
     components: Arc<[Arc<ComponentStats>]>,
 ) -> io::Result<JoinHandle<()>> {

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::PrometheusSinkConfig;
 use crate::inventory::{DestKey, Key, Update};
+use crate::pipeline::Outbox;
 use crate::telemetry::{ComponentStats, Outcome, Tally};
 
 /// namespace, workload, destination, port, protocol.
@@ -212,7 +213,7 @@ fn labels_of(u: &Update) -> Labels {
 pub async fn run(
     cfg: PrometheusSinkConfig,
     listener: TcpListener,
-    mut rx: mpsc::Receiver<Arc<[Update]>>,
+    mut rx: mpsc::Receiver<Arc<Outbox>>,
     stats: Arc<ComponentStats>,
     components: Arc<[Arc<ComponentStats>]>,
 ) {
@@ -241,11 +242,12 @@ pub async fn run(
             .with_graceful_shutdown(stop.clone().cancelled_owned())
             .into_future(),
     );
-    while let Some(batch) = rx.recv().await {
+    while let Some(outbox) = rx.recv().await {
+        let batch = &outbox.updates;
         let mut tally = Tally::received(batch.len() as u64);
         let expired = {
             let mut e = exporter.lock().unwrap_or_else(|p| p.into_inner());
-            e.apply(&batch, Instant::now())
+            e.apply(batch, Instant::now())
         };
         tally.count_n(Outcome::Emitted, None, batch.len() as u64);
         if expired > 0 {

@@ -8,13 +8,14 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 
 use crate::config::{Encoding, StdoutSinkConfig};
-use crate::inventory::{Entry, Key, Update};
+use crate::inventory::{Entry, Key};
 use crate::output::{self, UpdateDoc};
+use crate::pipeline::Outbox;
 use crate::telemetry::{ComponentStats, Outcome, Tally};
 
 pub async fn run(
     config: StdoutSinkConfig,
-    mut rx: mpsc::Receiver<Arc<[Update]>>,
+    mut rx: mpsc::Receiver<Arc<Outbox>>,
     stats: Arc<ComponentStats>,
 ) {
     let mut out = BufWriter::new(tokio::io::stdout());
@@ -22,7 +23,8 @@ pub async fn run(
     // After a write error (a closed pipe) updates are still taken off the queue, so the
     // pipeline never stalls, and counted as dropped.
     let mut broken = false;
-    while let Some(batch) = rx.recv().await {
+    while let Some(outbox) = rx.recv().await {
+        let batch = &outbox.updates;
         let mut tally = Tally::received(batch.len() as u64);
         match config.encoding {
             Encoding::Table => {

@@ -5,6 +5,7 @@ mod exec;
 mod file;
 pub mod framing;
 mod http;
+mod kafka;
 mod kubernetes_files;
 mod kubernetes_logs;
 mod stdin;
@@ -17,7 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -70,8 +71,24 @@ impl SourceCtx {
             lines,
             read_at: OffsetDateTime::now_utc(),
             end,
+            ack: None,
         };
         self.tx.send(batch).await.is_ok()
+    }
+
+    /// Sends whole lines and waits until the stage has them in the inventory; false when
+    /// the stage is gone.
+    async fn send_and_wait(&self, lines: Vec<u8>) -> bool {
+        let (ack, done) = oneshot::channel();
+        let batch = Batch {
+            source: self.id,
+            stream: Stream::default(),
+            lines,
+            read_at: OffsetDateTime::now_utc(),
+            end: false,
+            ack: Some(ack),
+        };
+        self.tx.send(batch).await.is_ok() && done.await.is_ok()
     }
 
     /// Counts `n` received events that were dropped as malformed before the stage.
@@ -113,6 +130,10 @@ pub async fn start(config: SourceConfig, ctx: SourceCtx) -> io::Result<JoinHandl
         SourceConfig::Http(h) => {
             let listener = bind(&h.address).await?;
             Box::pin(http::run(h, listener, ctx))
+        }
+        SourceConfig::Kafka(k) => {
+            let consumer = kafka::consumer(&k, &name)?;
+            Box::pin(kafka::run(k, consumer, ctx))
         }
     };
     Ok(tokio::spawn(async move {
