@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
 use support::{bin, free_port, repo, run_to_end};
@@ -250,7 +251,7 @@ fn agent_config(dir: &Path, input: &Path, brokers: &str, source: &str, sink: &st
     std::fs::write(
         &config,
         format!(
-            "[[sources]]\ntype = \"file\"\npath = \"{}\"\n{source}\n[[sinks]]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\nobservations_topic = \"observations\"\nflush_timeout_secs = 60\n{sink}\n",
+            "[[sources]]\ntype = \"file\"\npath = \"{}\"\n{source}\n[[sinks]]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\nobservations_topic = \"observations\"\n{sink}\n",
             input.display()
         ),
     )
@@ -356,5 +357,183 @@ async fn nothing_is_lost_when_the_broker_is_killed_and_replaced() {
         "broker restart: {} on the first, {} on the second, {duplicates} duplicates",
         on_first.len(),
         on_second.len()
+    );
+}
+
+/// An aggregator pipeline in group `aggregators`, snapshotting its inventory every second.
+fn aggregator_config(dir: &Path, n: usize, brokers: &str) -> (PathBuf, PathBuf) {
+    let config = dir.join(format!("aggregator-{n}.toml"));
+    let snapshot = dir.join(format!("inventory-{n}.json"));
+    std::fs::write(
+        &config,
+        format!(
+            "[[sources]]\ntype = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"observations\"\ngroup_id = \"aggregators\"\n\
+             librdkafka = {{ \"session.timeout.ms\" = \"6000\", \"heartbeat.interval.ms\" = \"1000\" }}\n\
+             [[sinks]]\ntype = \"file\"\npath = \"{}\"\ninterval_secs = 1\nrestore = false\n",
+            snapshot.display()
+        ),
+    )
+    .unwrap();
+    (config, snapshot)
+}
+
+/// Count per inventory key in a snapshot; empty before the first write.
+fn counts(snapshot: &Path) -> BTreeMap<String, u64> {
+    let Ok(text) = std::fs::read_to_string(snapshot) else {
+        return BTreeMap::new();
+    };
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["key"].to_string(), e["entry"]["count"].as_u64().unwrap()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_aggregators_count_every_observation_once() {
+    let Some(binary) = broker_binary() else {
+        return;
+    };
+    let port = free_port();
+    let brokers = format!("127.0.0.1:{port}");
+    let _broker = start_broker(&binary, port);
+    create_topic(&brokers, "observations", 4).await;
+    let dir = tempfile::tempdir().unwrap();
+    let aggregators: Vec<(Child, PathBuf, PathBuf)> = (0..2)
+        .map(|n| {
+            let (config, snapshot) = aggregator_config(dir.path(), n, &brokers);
+            let log = dir.path().join(format!("aggregator-{n}.log"));
+            let child = bin()
+                .args(["run", "--config"])
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            (child, snapshot, log)
+        })
+        .collect();
+    // Both members have joined once each holds a share (not all) of the four partitions.
+    let started = Instant::now();
+    let share = |log: &Path| {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .rfind(|l| l.contains("kafka partitions assigned"))
+            .map(|l| !l.contains("[0, 1, 2, 3]"))
+    };
+    while !aggregators
+        .iter()
+        .all(|(_, _, log)| share(log) == Some(true))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the group did not form"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Every observation is published twice, as after an agent restart that read the same
+    // timestamped lines again: same ids, counted once.
+    let input = dir.path().join("coredns.log");
+    support::append(&input, &lookups(0, 2000));
+    for _ in 0..2 {
+        tokio::task::block_in_place(|| {
+            run_to_end(&agent_config(dir.path(), &input, &brokers, "", ""))
+        });
+    }
+    // Junk on the topic is counted as malformed and changes nothing.
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .unwrap();
+    for junk in [&b"{\"schema_version\":1}"[..], b"\xff\xfe not json", b""] {
+        producer
+            .send(
+                FutureRecord::<str, [u8]>::to("observations").payload(junk),
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap();
+    }
+    let total = |aggs: &[(Child, PathBuf, PathBuf)]| -> u64 {
+        aggs.iter()
+            .map(|(_, s, _)| counts(s).values().sum::<u64>())
+            .sum()
+    };
+    let started = Instant::now();
+    while total(&aggregators) < 2000 && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Time for anything counted twice to show.
+    std::thread::sleep(Duration::from_secs(2));
+    for (child, _, _) in &aggregators {
+        support::terminate(child);
+    }
+    let mut shares = Vec::new();
+    let mut logs = Vec::new();
+    for (mut child, snapshot, log) in aggregators {
+        let status = tokio::task::block_in_place(|| child.wait().unwrap());
+        assert!(
+            status.success(),
+            "{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        logs.push(std::fs::read_to_string(log).unwrap());
+        shares.push(counts(&snapshot));
+    }
+    let sums: Vec<u64> = shares.iter().map(|s| s.values().sum()).collect();
+    assert_eq!(sums.iter().sum::<u64>(), 2000, "shares {sums:?}");
+    assert!(
+        sums.iter().all(|&s| s > 0),
+        "both aggregators own partitions: {sums:?}"
+    );
+    assert!(
+        shares[0].keys().all(|k| !shares[1].contains_key(k)),
+        "a workload is counted by one aggregator"
+    );
+    // The reasons each aggregator logs at exit, summed.
+    let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
+    for log in &logs {
+        for line in log.lines().filter(|l| l.contains("lines not counted")) {
+            let map = &line[line.find("reasons=").unwrap() + "reasons=".len()..];
+            let map: BTreeMap<String, u64> = serde_json::from_str(map).unwrap();
+            for (reason, n) in map {
+                *reasons.entry(reason).or_default() += n;
+            }
+        }
+    }
+    assert_eq!(reasons["duplicate"], 2000, "{reasons:?}");
+    assert_eq!(reasons["syntax"], 2, "{reasons:?}");
+    assert_eq!(reasons["empty_record"], 1, "{reasons:?}");
+}
+
+#[test]
+fn drop_newest_counts_what_it_drops() {
+    // No broker at all: with `drop_newest` the pipeline never waits; the producer's queue
+    // holds ten records, the rest are dropped and counted, and shutdown reports the ten.
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("coredns.log");
+    support::append(&input, &lookups(0, 500));
+    let brokers = format!("127.0.0.1:{}", free_port());
+    let config = agent_config(
+        dir.path(),
+        &input,
+        &brokers,
+        "",
+        "when_full = \"drop_newest\"\nqueue_capacity = 10\nflush_timeout_secs = 1",
+    );
+    let out = run_to_end(&config);
+    let log = String::from_utf8(out.stderr).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("sink finished"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("received=500 sent=0 dropped=500"), "{line}");
+    assert!(
+        line.contains(r#"{"queue_full": 490, "undelivered_at_shutdown": 10}"#),
+        "{line}"
     );
 }
