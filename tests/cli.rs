@@ -299,3 +299,31 @@ fn file_sink_snapshot_survives_restarts() {
     assert_eq!(count, 8, "restored counts grow on");
     assert_eq!(first_seen, first_seen_again);
 }
+
+#[test]
+fn scan_reads_observation_records_once_each() {
+    let record = |id: u8, ip: &str, name: &str| {
+        format!(
+            r#"{{"schema_version":1,"id":"{id:032x}","time":"2026-11-26T12:00:00Z","evidence":"envoy","source":{{"namespace":"shop","pod":"web-1"}},"destination":{{"kind":"connection","ip":"{ip}","port":443,"protocol":"tcp","names":["{name}"]}}}}"#
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("observations.jsonl");
+    let lines = [
+        record(1, "203.0.113.9", "api.stripe.com"),
+        // The same record delivered twice.
+        record(1, "203.0.113.9", "api.stripe.com"),
+        record(2, "203.0.113.9", "api.stripe.com"),
+        // Judged again here: a cluster name and a private address are internal.
+        record(3, "10.0.0.5", "orders.shop.svc.cluster.local"),
+        "not a record".into(),
+    ];
+    std::fs::write(&dump, lines.join("\n") + "\n").unwrap();
+    let doc = scan(&["--format", "observation", dump.to_str().unwrap()]);
+    assert_eq!(names(&doc), set(&["api.stripe.com"]));
+    assert_eq!(doc["destinations"][0]["count"], 2);
+    assert_eq!(doc["destinations"][0]["sources"][0]["pod"], "web-1");
+    for (key, n) in [("internal", 1), ("skipped", 1), ("malformed", 1)] {
+        assert_eq!(stat(&doc, key), n, "{key}");
+    }
+}
