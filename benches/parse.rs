@@ -8,9 +8,10 @@ use std::process::Command;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use egress_scout::config::Settings;
 use egress_scout::egress::{Judge, Judgement, Times};
+use egress_scout::enrich::NameCache;
 use egress_scout::inventory::Inventory;
 use egress_scout::parse::{self, Format, Parsed};
-use egress_scout::pipeline::stage::{SourceState, Stage};
+use egress_scout::pipeline::stage::{SourceState, Stage, Wants};
 use egress_scout::pipeline::{Batch, Outbox};
 use egress_scout::telemetry::ComponentStats;
 use time::OffsetDateTime;
@@ -105,11 +106,11 @@ fn benches(c: &mut Criterion) {
             let mut stage = Stage::new(
                 judge(),
                 None,
+                NameCache::new(2),
                 Inventory::new(100_000, 2),
                 vec![source],
                 65536,
-                false,
-                false,
+                Wants::default(),
             );
             let batch = Batch {
                 source: 0,

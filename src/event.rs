@@ -12,6 +12,8 @@ use time::OffsetDateTime;
 pub enum SourceKind {
     Coredns,
     Envoy,
+    Hubble,
+    Falco,
 }
 
 impl SourceKind {
@@ -19,6 +21,8 @@ impl SourceKind {
         match self {
             SourceKind::Coredns => "coredns",
             SourceKind::Envoy => "envoy",
+            SourceKind::Hubble => "hubble",
+            SourceKind::Falco => "falco",
         }
     }
 }
@@ -29,6 +33,8 @@ impl SourceKind {
 pub enum Protocol {
     Tcp,
     Udp,
+    Sctp,
+    Icmp,
 }
 
 impl Protocol {
@@ -36,6 +42,8 @@ impl Protocol {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+            Protocol::Icmp => "icmp",
         }
     }
 }
@@ -65,6 +73,16 @@ impl fmt::Display for Endpoint {
             _ => f.write_str("-"),
         }
     }
+}
+
+/// What the network did with a connection, when it did not simply forward it (Hubble
+/// verdicts): an attempt that a policy blocked is still a destination the workload wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Dropped,
+    Error,
+    Audit,
 }
 
 /// One external fact: either a DNS lookup of an external name or a connection to an external
@@ -102,4 +120,6 @@ pub struct Observation {
     pub src: Endpoint,
     #[serde(rename = "destination")]
     pub fact: Fact,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
 }

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::event::{Endpoint, Fact, Observation, Protocol, SourceKind};
+use crate::event::{Endpoint, Fact, Observation, Protocol, SourceKind, Verdict};
 
 /// Who made the connection: the pod when known, else its IP.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -45,6 +45,9 @@ pub struct Entry {
     #[serde(with = "time::serde::rfc3339")]
     pub last_seen: OffsetDateTime,
     pub evidence: BTreeSet<SourceKind>,
+    /// Verdicts other than forwarded (Hubble): attempts a policy dropped, for example.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub verdicts: BTreeSet<Verdict>,
 }
 
 /// A change sinks are told about.
@@ -133,6 +136,7 @@ impl Inventory {
             first_seen: seen.time,
             last_seen: seen.time,
             evidence: BTreeSet::new(),
+            verdicts: BTreeSet::new(),
         };
         merge(&mut entry, &key, seen);
         self.entries.insert(key.clone(), entry);
@@ -212,6 +216,7 @@ struct Seen {
     /// Names besides the one in the key.
     more_names: Vec<String>,
     ip: Option<IpAddr>,
+    verdict: Option<Verdict>,
 }
 
 /// Moves the observation's strings into its key instead of copying them.
@@ -221,6 +226,7 @@ fn split(obs: Observation) -> (Key, Seen) {
         kind,
         src,
         fact,
+        verdict,
     } = obs;
     let (dst, port, proto, more_names, ip) = match fact {
         Fact::Dns { qname } => (DestKey::Name(qname), None, None, Vec::new(), None),
@@ -258,6 +264,7 @@ fn split(obs: Observation) -> (Key, Seen) {
         src,
         more_names,
         ip,
+        verdict,
     };
     (key, seen)
 }
@@ -267,6 +274,7 @@ fn merge(e: &mut Entry, key: &Key, seen: Seen) {
     e.first_seen = e.first_seen.min(seen.time);
     e.last_seen = e.last_seen.max(seen.time);
     e.evidence.insert(seen.kind);
+    e.verdicts.extend(seen.verdict);
     if let DestKey::Name(name) = &key.dst
         && !name.is_empty()
         && !e.names.contains(name)
@@ -305,6 +313,7 @@ mod tests {
                 ..Default::default()
             },
             fact: Fact::Dns { qname: name.into() },
+            verdict: None,
         }
     }
 

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::event::{Endpoint, Protocol, SourceKind};
+use crate::event::{Endpoint, Protocol, SourceKind, Verdict};
 use crate::inventory::{Entry, Key, Update, UpdateKind};
 use crate::parse::time::format as rfc3339;
 use crate::telemetry::Totals;
@@ -32,6 +32,8 @@ pub struct DestinationDoc<'a> {
     #[serde(serialize_with = "serialize_time")]
     pub last_seen: OffsetDateTime,
     pub evidence: Vec<SourceKind>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub verdicts: Vec<Verdict>,
 }
 
 fn serialize_time<S: serde::Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
@@ -51,6 +53,7 @@ impl<'a> DestinationDoc<'a> {
             first_seen: e.first_seen,
             last_seen: e.last_seen,
             evidence: e.evidence.iter().copied().collect(),
+            verdicts: e.verdicts.iter().copied().collect(),
         }
     }
 
@@ -77,7 +80,13 @@ impl<'a> DestinationDoc<'a> {
         }
         self.names.sort_unstable();
         self.ips.sort_unstable();
+        for v in &e.verdicts {
+            if !self.verdicts.contains(v) {
+                self.verdicts.push(*v);
+            }
+        }
         self.evidence.sort_unstable();
+        self.verdicts.sort_unstable();
     }
 }
 

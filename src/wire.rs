@@ -89,6 +89,7 @@ mod tests {
                 proto: Protocol::Tcp,
                 names: vec!["api.stripe.com".into()],
             },
+            verdict: None,
         };
         let s = Stamped::new(evidence_id(None, obs.time, b"line"), obs);
         let json = serde_json::to_string(&s).unwrap();

@@ -327,3 +327,39 @@ fn scan_reads_observation_records_once_each() {
         assert_eq!(stat(&doc, key), n, "{key}");
     }
 }
+
+#[test]
+fn scan_hubble_flows_reports_external_destinations_with_pods_and_names() {
+    let doc = scan(&["--cluster-cidr", "10.96.0.0/12", "examples/hubble.json"]);
+    let dests = doc["destinations"].as_array().unwrap();
+    let find = |name: &str| {
+        dests
+            .iter()
+            .find(|d| {
+                d["names"]
+                    .as_array()
+                    .is_some_and(|n| n.iter().any(|x| x == name))
+            })
+            .unwrap_or_else(|| panic!("{name} in {doc}"))
+    };
+    // The lookup, and the connection named by the DNS answer that preceded it.
+    let stripe: Vec<_> = dests
+        .iter()
+        .filter(|d| d["names"][0] == "api.stripe.com")
+        .collect();
+    assert_eq!(stripe.len(), 2, "{doc}");
+    let connection = stripe.iter().find(|d| d["port"] == 443).unwrap();
+    assert_eq!(connection["ips"][0], "198.51.100.7");
+    assert_eq!(connection["sources"][0]["workload"], "checkout");
+    assert_eq!(connection["sources"][0]["namespace"], "shop");
+    // A dropped attempt is reported with its verdict.
+    let bastion = find("bastion.example.net");
+    assert_eq!(bastion["verdicts"][0], "dropped");
+    assert_eq!(bastion["port"], 22);
+    assert_eq!(dests.len(), 3, "{doc}");
+    // Replies, ingress, the answer, a private IP labelled world and the cluster lookup are not
+    // external; lost events and node status are skipped by design.
+    assert_eq!(stat(&doc, "internal"), 2);
+    assert_eq!(stat(&doc, "skipped"), 5);
+    assert_eq!(stat(&doc, "malformed"), 0);
+}

@@ -76,6 +76,13 @@ pub struct EnrichConfig {
     /// A kubeconfig file; none: KUBECONFIG, ~/.kube/config, or the in-cluster service account.
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
+    /// Addresses the IP->name cache (names from DNS answers) remembers at most.
+    #[serde(default = "default_max_names")]
+    pub max_names: usize,
+}
+
+fn default_max_names() -> usize {
+    100_000
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,5 +1,6 @@
 //! Enrichment of surviving observations: which pod and workload made them.
 
+pub mod names;
 pub mod pods;
 mod watch;
 
@@ -9,6 +10,7 @@ use arc_swap::ArcSwap;
 use time::OffsetDateTime;
 
 use crate::event::Endpoint;
+pub use names::NameCache;
 pub use pods::{PodRecord, PodTable, PodsError};
 pub use watch::watch;
 

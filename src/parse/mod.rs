@@ -4,6 +4,7 @@
 pub mod container;
 pub mod coredns;
 pub mod envoy;
+pub mod hubble;
 pub mod observation;
 pub mod time;
 
@@ -20,6 +21,8 @@ pub enum Format {
     Coredns,
     /// Envoy / Istio access logs, TEXT or JSON.
     Envoy,
+    /// Cilium Hubble flows as JSON (`hubble observe -o json`, exporter files).
+    Hubble,
     /// Observation records of another egress-scout (its kafka sink's `observations_topic`);
     /// never detected, always named.
     Observation,
@@ -31,6 +34,7 @@ pub enum Record<'a> {
     Dns(coredns::Query<'a>),
     Access(envoy::AccessLog<'a>),
     Observation(Box<crate::wire::Stamped>),
+    Flow(Box<hubble::Flow<'a>>),
 }
 
 /// What one line turned out to be.
@@ -70,6 +74,7 @@ pub fn parse(format: Format, line: &[u8]) -> Result<Parsed<'_>, ParseError> {
         Format::Coredns => coredns::parse(line),
         Format::Envoy => envoy::parse(line),
         Format::Observation => observation::parse(line),
+        Format::Hubble => hubble::parse(line),
         Format::Auto => detect(line).map(|(_, parsed)| parsed),
     }
 }
@@ -77,16 +82,23 @@ pub fn parse(format: Format, line: &[u8]) -> Result<Parsed<'_>, ParseError> {
 /// Tries every format on one line. Returns the format that produced a record (to be fixed
 /// for the rest of the source) or a skip if any format recognises the line as its own.
 pub fn detect(line: &[u8]) -> Result<(Option<Format>, Parsed<'_>), ParseError> {
-    let dns = coredns::parse(line);
-    if let Ok(parsed @ Parsed::Record(_)) = dns {
-        return Ok((Some(Format::Coredns), parsed));
+    const DETECTED: [(Format, Parser); 3] = [
+        (Format::Coredns, coredns::parse),
+        (Format::Envoy, envoy::parse),
+        (Format::Hubble, hubble::parse),
+    ];
+    let mut first: Option<Result<Parsed<'_>, ParseError>> = None;
+    for (format, parse) in DETECTED {
+        match parse(line) {
+            Ok(parsed @ Parsed::Record(_)) => return Ok((Some(format), parsed)),
+            Ok(skip) if !matches!(first, Some(Ok(_))) => first = Some(Ok(skip)),
+            Err(e) if first.is_none() => first = Some(Err(e)),
+            _ => {}
+        }
     }
-    let access = envoy::parse(line);
-    if let Ok(parsed @ Parsed::Record(_)) = access {
-        return Ok((Some(Format::Envoy), parsed));
-    }
-    match (dns, access) {
-        (Ok(skip), _) | (_, Ok(skip)) => Ok((None, skip)),
-        (Err(e), _) => Err(e),
-    }
+    first
+        .unwrap_or(Err(ParseError::Syntax("any format")))
+        .map(|skip| (None, skip))
 }
+
+type Parser = for<'a> fn(&'a [u8]) -> Result<Parsed<'a>, ParseError>;

@@ -13,14 +13,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Settings, SinkConfig};
 use crate::egress::Judge;
-use crate::enrich::SharedPods;
+use crate::enrich::{NameCache, SharedPods};
 use crate::event::Endpoint;
 use crate::inventory::{Inventory, Update};
 use crate::sinks;
 use crate::sources::{self, SourceCtx};
 use crate::telemetry::{ComponentStats, Totals};
 use crate::wire::Stamped;
-use stage::{SourceState, Stage};
+use stage::{SourceState, Stage, Wants};
 
 /// Whole lines read by one source, each ending in `\n`.
 #[derive(Debug)]
@@ -160,14 +160,18 @@ pub async fn run(
             restore(&mut inventory, &f.path);
         }
     }
+    let wants = Wants {
+        updates: !sinks.is_empty(),
+        observations: sinks.iter().any(SinkConfig::wants_observations),
+    };
     let mut stage = Stage::new(
         judge,
         pods,
+        NameCache::new(settings.enrich.max_names),
         inventory,
         states,
         limits.max_line_bytes,
-        !sinks.is_empty(),
-        sinks.iter().any(SinkConfig::wants_observations),
+        wants,
     );
     let mut tick =
         tokio::time::interval(Duration::from_secs(settings.inventory.update_interval_secs));

@@ -8,8 +8,8 @@ use time::OffsetDateTime;
 
 use super::{Batch, Outbox};
 use crate::egress::{Judge, Judgement, Times};
-use crate::enrich::{SharedPods, attribute};
-use crate::event::{Endpoint, Observation, SourceKind};
+use crate::enrich::{NameCache, SharedPods, attribute};
+use crate::event::{Endpoint, Fact, Observation, SourceKind};
 use crate::inventory::{Inventory, Recorded, Update, UpdateKind};
 use crate::parse::container::{Step, Unwrapper};
 use crate::parse::{self, Format, Parsed, Record};
@@ -45,16 +45,23 @@ impl SourceState {
     }
 }
 
+/// What the sinks want from the stage besides the final inventory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wants {
+    /// Inventory updates as they happen (`scan` only reads the final inventory).
+    pub updates: bool,
+    /// Every observation (a kafka sink with `observations_topic`).
+    pub observations: bool,
+}
+
 pub struct Stage {
     judge: Judge,
     pods: Option<SharedPods>,
+    names: NameCache,
     inventory: Inventory,
     sources: Vec<SourceState>,
     max_line: usize,
-    /// Whether sinks want updates; `scan` only reads the final inventory.
-    track: bool,
-    /// Whether a sink publishes every observation.
-    observe: bool,
+    wants: Wants,
     full_warn: RateLimitedWarn,
 }
 
@@ -62,20 +69,20 @@ impl Stage {
     pub fn new(
         judge: Judge,
         pods: Option<SharedPods>,
+        names: NameCache,
         inventory: Inventory,
         sources: Vec<SourceState>,
         max_line: usize,
-        track: bool,
-        observe: bool,
+        wants: Wants,
     ) -> Self {
         Stage {
             judge,
             pods,
+            names,
             inventory,
             sources,
             max_line,
-            track,
-            observe,
+            wants,
             full_warn: RateLimitedWarn::default(),
         }
     }
@@ -100,10 +107,10 @@ impl Stage {
         let mut ctx = LineCtx {
             judge: &self.judge,
             pods: self.pods.as_ref(),
+            names: &mut self.names,
             origin: batch.stream.origin.as_deref(),
             inventory: &mut self.inventory,
-            track: self.track,
-            observe: self.observe,
+            wants: self.wants,
             max_line: self.max_line,
             read_at: batch.read_at,
             out,
@@ -164,11 +171,11 @@ impl Stage {
 struct LineCtx<'s> {
     judge: &'s Judge,
     pods: Option<&'s SharedPods>,
+    names: &'s mut NameCache,
     /// The pod whose log file the lines come from, when the source knows it.
     origin: Option<&'s Endpoint>,
     inventory: &'s mut Inventory,
-    track: bool,
-    observe: bool,
+    wants: Wants,
     max_line: usize,
     read_at: OffsetDateTime,
     out: &'s mut Outbox,
@@ -233,7 +240,17 @@ impl LineCtx<'_> {
                 if let Some(pods) = self.pods {
                     attribute(&mut obs.src, obs.time, &pods.load());
                 }
-                if self.observe {
+                if let Fact::Connection {
+                    dst_ip: Some(ip),
+                    names,
+                    ..
+                } = &mut obs.fact
+                    && names.is_empty()
+                    && let Some(name) = self.names.name_of(*ip, obs.time)
+                {
+                    names.push(name.to_owned());
+                }
+                if self.wants.observations {
                     let id = match &record {
                         Record::Observation(s) => s.id,
                         _ => evidence_id(self.origin, obs.time, line),
@@ -245,11 +262,15 @@ impl LineCtx<'_> {
             Judgement::Internal => (Outcome::Internal, None),
             Judgement::NotEgress(reason) => (Outcome::Skipped, Some(reason)),
             Judgement::Invalid(reason) => (Outcome::Malformed, Some(reason)),
+            Judgement::Learned(answer) => {
+                self.names.learn(answer);
+                (Outcome::Skipped, Some("dns_answer"))
+            }
         }
     }
 
     fn record(&mut self, obs: Observation) -> (Outcome, Option<&'static str>) {
-        match self.inventory.record(obs, self.track) {
+        match self.inventory.record(obs, self.wants.updates) {
             (Recorded::Full, _) => (Outcome::Dropped, Some("inventory_full")),
             (_, Some(key)) => {
                 self.out

@@ -12,6 +12,8 @@ use crate::parse::coredns::{LineTime, Query};
 use crate::parse::envoy::AccessLog;
 use crate::parse::{Record, time as ts};
 
+mod hubble;
+
 /// The outcome of judging one record.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Judgement {
@@ -22,6 +24,17 @@ pub enum Judgement {
     NotEgress(&'static str),
     /// The record names something that cannot be a destination (counted as malformed).
     Invalid(&'static str),
+    /// A DNS answer: what an external name resolved to, for naming later connections.
+    Learned(Learned),
+}
+
+/// External addresses of a name, from a DNS answer seen at `time`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Learned {
+    pub name: String,
+    pub ips: Vec<IpAddr>,
+    pub ttl: u32,
+    pub time: OffsetDateTime,
 }
 
 /// Turns records into observations with one cluster's classification rules.
@@ -52,6 +65,7 @@ impl Judge {
             Record::Dns(q) => self.dns(q, times),
             Record::Access(a) => self.access(a, times),
             Record::Observation(s) => self.forwarded(&s.obs),
+            Record::Flow(f) => self.flow(f, times),
         }
     }
 
@@ -93,6 +107,7 @@ impl Judge {
             kind: obs.kind,
             src: obs.src.clone(),
             fact,
+            verdict: obs.verdict,
         })
     }
 
@@ -126,6 +141,7 @@ impl Judge {
             fact: Fact::Dns {
                 qname: normalize_name(q.qname),
             },
+            verdict: None,
         })
     }
 
@@ -202,6 +218,7 @@ impl Judge {
                 proto: Protocol::Tcp,
                 names,
             },
+            verdict: None,
         })
     }
 }
