@@ -363,3 +363,45 @@ fn scan_hubble_flows_reports_external_destinations_with_pods_and_names() {
     assert_eq!(stat(&doc, "skipped"), 5);
     assert_eq!(stat(&doc, "malformed"), 0);
 }
+
+#[test]
+fn scan_falco_alerts_takes_the_server_side_never_the_remote_port() {
+    let doc = scan(&["examples/falco.json"]);
+    let dests = doc["destinations"].as_array().unwrap();
+    let mut found: Vec<(String, u64, String)> = dests
+        .iter()
+        .map(|d| {
+            (
+                d["ips"][0].as_str().unwrap().to_owned(),
+                d["port"].as_u64().unwrap(),
+                d["protocol"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("198.51.100.7".into(), 443, "tcp".into()),
+            ("2001:db8::53".into(), 53, "udp".into()),
+            // fd.rport said 42668 (the client's port); fd.name has the server's.
+            ("203.0.113.80".into(), 443, "tcp".into()),
+        ]
+    );
+    let stripe = dests
+        .iter()
+        .find(|d| d["port"] == 443 && d["names"][0] == "api.stripe.com");
+    let stripe = stripe.unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(stripe["sources"][0]["pod"], "checkout-7d9f8-abcde");
+    // A null pod is no pod; the namespace stays.
+    let host = dests
+        .iter()
+        .find(|d| d["ips"][0] == "203.0.113.80")
+        .unwrap();
+    assert_eq!(host["sources"][0]["namespace"], "shop");
+    assert!(host["sources"][0].get("pod").is_none());
+    assert_eq!(stat(&doc, "internal"), 1);
+    // The file alert is not network; the plain line is another program's.
+    assert_eq!(stat(&doc, "skipped"), 2);
+    assert_eq!(stat(&doc, "malformed"), 0);
+}

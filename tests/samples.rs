@@ -152,3 +152,18 @@ fn every_hubble_capture_parses_and_world_labels_on_private_ips_stay_internal() {
     // event exporter's connection to 35.246.31.234:443.
     assert_eq!(external, set(&["35.246.31.234"]));
 }
+
+#[test]
+fn falcosidekick_payloads_parse_and_are_not_network_alerts() {
+    if samples().is_none() {
+        return;
+    }
+    let doc = scan_sample(
+        "falco/falcosidekick-readme_and_testhandler_payloads.jsonl",
+        &["--format", "falco"],
+    );
+    assert_eq!(stat(&doc, "lines"), 2);
+    assert_eq!(stat(&doc, "malformed"), 0);
+    // A file write and a test alert: no connection in either.
+    assert_eq!(stat(&doc, "skipped"), 2);
+}

@@ -12,6 +12,7 @@ use crate::parse::coredns::{LineTime, Query};
 use crate::parse::envoy::AccessLog;
 use crate::parse::{Record, time as ts};
 
+mod falco;
 mod hubble;
 
 /// The outcome of judging one record.
@@ -66,6 +67,7 @@ impl Judge {
             Record::Access(a) => self.access(a, times),
             Record::Observation(s) => self.forwarded(&s.obs),
             Record::Flow(f) => self.flow(f, times),
+            Record::Alert(a) => self.alert(a, times),
         }
     }
 

@@ -156,7 +156,9 @@ pub fn parse(line: &[u8]) -> Result<Parsed<'_>, ParseError> {
         // An older CLI's bare flow.
         _ => serde_json::from_slice(line).map_err(|_| ParseError::Syntax("hubble"))?,
     };
-    if flow.ip.is_none() && flow.l7.is_none() && flow.time.is_none() {
+    // Without addresses or an L7 record a flow says nothing about a destination; this also
+    // keeps other JSON (a Falco alert) from passing for a bare flow.
+    if flow.ip.is_none() && flow.l7.is_none() {
         return Err(ParseError::Syntax("hubble"));
     }
     Ok(Parsed::Record(Record::Flow(Box::new(flow))))

@@ -4,6 +4,7 @@
 pub mod container;
 pub mod coredns;
 pub mod envoy;
+pub mod falco;
 pub mod hubble;
 pub mod observation;
 pub mod time;
@@ -23,6 +24,8 @@ pub enum Format {
     Envoy,
     /// Cilium Hubble flows as JSON (`hubble observe -o json`, exporter files).
     Hubble,
+    /// Falco alerts as JSON (`json_output`, `http_output`, falcosidekick payloads).
+    Falco,
     /// Observation records of another egress-scout (its kafka sink's `observations_topic`);
     /// never detected, always named.
     Observation,
@@ -35,6 +38,7 @@ pub enum Record<'a> {
     Access(envoy::AccessLog<'a>),
     Observation(Box<crate::wire::Stamped>),
     Flow(Box<hubble::Flow<'a>>),
+    Alert(Box<falco::Alert<'a>>),
 }
 
 /// What one line turned out to be.
@@ -75,6 +79,7 @@ pub fn parse(format: Format, line: &[u8]) -> Result<Parsed<'_>, ParseError> {
         Format::Envoy => envoy::parse(line),
         Format::Observation => observation::parse(line),
         Format::Hubble => hubble::parse(line),
+        Format::Falco => falco::parse(line),
         Format::Auto => detect(line).map(|(_, parsed)| parsed),
     }
 }
@@ -82,10 +87,11 @@ pub fn parse(format: Format, line: &[u8]) -> Result<Parsed<'_>, ParseError> {
 /// Tries every format on one line. Returns the format that produced a record (to be fixed
 /// for the rest of the source) or a skip if any format recognises the line as its own.
 pub fn detect(line: &[u8]) -> Result<(Option<Format>, Parsed<'_>), ParseError> {
-    const DETECTED: [(Format, Parser); 3] = [
+    const DETECTED: [(Format, Parser); 4] = [
         (Format::Coredns, coredns::parse),
         (Format::Envoy, envoy::parse),
         (Format::Hubble, hubble::parse),
+        (Format::Falco, falco::parse),
     ];
     let mut first: Option<Result<Parsed<'_>, ParseError>> = None;
     for (format, parse) in DETECTED {
