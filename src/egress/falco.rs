@@ -74,9 +74,12 @@ impl Judge {
     }
 }
 
+/// An address and a port, both as written.
+type HostPort<'a> = (&'a str, &'a str);
+
 /// `cip:cport->sip:sport` -> ((cip, cport), (sip, sport)); IPv6 addresses come without
 /// brackets, so each side splits at its last `:`.
-fn split_tuple(name: &str) -> Option<((&str, &str), (&str, &str))> {
+fn split_tuple(name: &str) -> Option<(HostPort<'_>, HostPort<'_>)> {
     let (client, server) = name.split_once("->")?;
     Some((client.rsplit_once(':')?, server.rsplit_once(':')?))
 }
