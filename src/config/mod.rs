@@ -96,6 +96,7 @@ pub enum SourceConfig {
     KubernetesFiles(KubernetesFilesConfig),
     KubernetesLogs(KubernetesLogsConfig),
     Kafka(KafkaSourceConfig),
+    Hubble(HubbleSourceConfig),
 }
 
 /// Where a followed file starts reading when the pipeline starts.
@@ -271,6 +272,82 @@ fn default_backoff_ms() -> u64 {
 
 fn default_max_backoff_ms() -> u64 {
     30_000
+}
+
+/// Hubble's `GetFlows` stream, followed, from Hubble Relay or an agent's socket.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubbleSourceConfig {
+    /// `host:port` (plain gRPC, or TLS when `tls` is set), or `unix:///path/to/hubble.sock`.
+    #[serde(default = "default_hubble_address")]
+    pub address: String,
+    pub tls: Option<TlsConfig>,
+    /// Flows the server sends (any filter matches); by default egress flows only.
+    #[serde(default = "default_hubble_whitelist")]
+    pub whitelist: Vec<FlowFilterConfig>,
+    /// Flows the server leaves out (any filter matches).
+    #[serde(default)]
+    pub blacklist: Vec<FlowFilterConfig>,
+    /// First wait before reconnecting; doubles up to 30 s.
+    #[serde(default = "default_reconnect_ms")]
+    pub reconnect_backoff_ms: u64,
+    pub name: Option<String>,
+}
+
+fn default_hubble_address() -> String {
+    "localhost:4245".into()
+}
+
+fn default_hubble_whitelist() -> Vec<FlowFilterConfig> {
+    vec![FlowFilterConfig {
+        traffic_direction: vec!["EGRESS".into()],
+        ..FlowFilterConfig::default()
+    }]
+}
+
+/// TLS to a gRPC server: the CA that signed it, a client certificate and key for mutual TLS,
+/// and the name to verify when it differs from the address.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub server_name: Option<String>,
+}
+
+/// A Hubble flow filter (`flow.FlowFilter`); within one filter every set field must match.
+/// Values as `hubble observe` takes them: `traffic_direction = ["EGRESS"]`,
+/// `destination_label = ["reserved:world"]`, `verdict = ["DROPPED"]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowFilterConfig {
+    #[serde(default)]
+    pub source_ip: Vec<String>,
+    #[serde(default)]
+    pub source_pod: Vec<String>,
+    #[serde(default)]
+    pub destination_ip: Vec<String>,
+    #[serde(default)]
+    pub destination_pod: Vec<String>,
+    #[serde(default)]
+    pub verdict: Vec<String>,
+    #[serde(default)]
+    pub source_fqdn: Vec<String>,
+    #[serde(default)]
+    pub destination_fqdn: Vec<String>,
+    #[serde(default)]
+    pub source_label: Vec<String>,
+    #[serde(default)]
+    pub destination_label: Vec<String>,
+    #[serde(default)]
+    pub protocol: Vec<String>,
+    #[serde(default)]
+    pub destination_port: Vec<String>,
+    #[serde(default)]
+    pub node_name: Vec<String>,
+    #[serde(default)]
+    pub traffic_direction: Vec<String>,
 }
 
 /// Observation records published by node agents (a kafka sink's `observations_topic`),
@@ -463,6 +540,10 @@ impl SourceConfig {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("kafka:{}", k.topic)),
+            SourceConfig::Hubble(h) => h
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("hubble:{}", h.address)),
         }
     }
 
@@ -476,6 +557,7 @@ impl SourceConfig {
             SourceConfig::KubernetesFiles(k) => k.format,
             SourceConfig::KubernetesLogs(k) => k.format,
             SourceConfig::Kafka(_) => Format::Observation,
+            SourceConfig::Hubble(_) => Format::Hubble,
         }
     }
 }
@@ -591,6 +673,13 @@ impl Settings {
                         && c.is_relative()
                     {
                         *c = base.join(&*c);
+                    }
+                }
+                SourceConfig::Hubble(HubbleSourceConfig { tls: Some(t), .. }) => {
+                    for p in [&mut t.ca, &mut t.cert, &mut t.key].into_iter().flatten() {
+                        if p.is_relative() {
+                            *p = base.join(&*p);
+                        }
                     }
                 }
                 _ => {}

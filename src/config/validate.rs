@@ -160,6 +160,40 @@ impl Settings {
                         );
                     }
                 }
+                SourceConfig::Hubble(h) => {
+                    if h.address.trim().is_empty() || h.reconnect_backoff_ms == 0 {
+                        problem(
+                            format!("sources[{i}]"),
+                            "address must be set (\"hubble-relay:4245\" or \"unix:///var/run/cilium/hubble.sock\") and reconnect_backoff_ms at least 1".into(),
+                        );
+                    }
+                    for (list, filters) in [("whitelist", &h.whitelist), ("blacklist", &h.blacklist)] {
+                        for (j, f) in filters.iter().enumerate() {
+                            for v in &f.verdict {
+                                if crate::proto::flow::Verdict::from_str_name(v).is_none() {
+                                    problem(format!("sources[{i}].{list}[{j}].verdict"), format!("{v:?} is not a verdict; use FORWARDED, DROPPED, ERROR, AUDIT, REDIRECTED, TRACED or TRANSLATED"));
+                                }
+                            }
+                            for d in &f.traffic_direction {
+                                if crate::proto::flow::TrafficDirection::from_str_name(d).is_none() {
+                                    problem(format!("sources[{i}].{list}[{j}].traffic_direction"), format!("{d:?} is not a direction; use INGRESS or EGRESS"));
+                                }
+                            }
+                        }
+                    }
+                    if let Some(t) = &h.tls {
+                        for (key, path) in [("ca", &t.ca), ("cert", &t.cert), ("key", &t.key)] {
+                            if let Some(p) = path
+                                && let Err(why) = readable(p)
+                            {
+                                problem(format!("sources[{i}].tls.{key}"), format!("cannot read {}: {why}", p.display()));
+                            }
+                        }
+                        if t.cert.is_some() != t.key.is_some() {
+                            problem(format!("sources[{i}].tls"), "cert and key go together (mutual TLS); set both or neither".into());
+                        }
+                    }
+                }
                 SourceConfig::Kafka(k)
                     if k.brokers.trim().is_empty()
                         || k.topic.trim().is_empty()

@@ -5,6 +5,7 @@ mod exec;
 mod file;
 pub mod framing;
 mod http;
+pub mod hubble;
 mod kafka;
 mod kubernetes_files;
 mod kubernetes_logs;
@@ -131,6 +132,7 @@ pub async fn start(config: SourceConfig, ctx: SourceCtx) -> io::Result<JoinHandl
             let listener = bind(&h.address).await?;
             Box::pin(http::run(h, listener, ctx))
         }
+        SourceConfig::Hubble(h) => Box::pin(hubble::run(h, ctx)),
         SourceConfig::Kafka(k) => {
             let consumer = kafka::consumer(&k, &name)?;
             Box::pin(kafka::run(k, consumer, ctx))
