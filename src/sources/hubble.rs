@@ -247,15 +247,12 @@ pub fn to_json(f: &flow::Flow) -> json::Flow<'_> {
             .ok()
             .filter(|t| *t != flow::L7FlowType::UnknownL7Type)
             .map(|t| Cow::Borrowed(t.as_str_name())),
-        dns: match &l7.record {
-            Some(layer7::Record::Dns(d)) => Some(json::Dns {
-                query: Cow::Borrowed(&d.query),
-                ips: d.ips.iter().map(|ip| Cow::Borrowed(ip.as_str())).collect(),
-                ttl: d.ttl,
-                rcode: d.rcode,
-            }),
-            None => None,
-        },
+        dns: l7.record.as_ref().map(|layer7::Record::Dns(d)| json::Dns {
+            query: Cow::Borrowed(&d.query),
+            ips: d.ips.iter().map(|ip| Cow::Borrowed(ip.as_str())).collect(),
+            ttl: d.ttl,
+            rcode: d.rcode,
+        }),
     });
     json::Flow {
         time: f.time.and_then(|t| {
