@@ -73,39 +73,10 @@ impl Observer for Relay {
     }
 }
 
-/// A relay listening on `port`, and a handle that kills it: its listener and every
-/// connection go at once, as when the process dies. (The gRPC server sits behind a TCP relay
-/// of the test's own: the server alone would keep open connections alive after its accept
-/// loop stops.)
+/// A relay on `port`; shutting down the returned set kills it.
 async fn serve(port: u16, flows: Arc<Vec<flow::Flow>>, limit: usize) -> tokio::task::JoinSet<()> {
-    let inner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let inner_addr = inner.local_addr().unwrap();
-    let outer = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(ObserverServer::new(Relay { flows, limit }))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(inner))
-            .await
-            .unwrap();
-    });
-    let connections = Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
-    let held = connections.clone();
-    tasks.spawn(async move {
-        // Aborting this task drops `held`, and with it every proxied connection.
-        let _held = held;
-        loop {
-            let (mut client, _) = outer.accept().await.unwrap();
-            let mut server = tokio::net::TcpStream::connect(inner_addr).await.unwrap();
-            _held.lock().await.spawn(async move {
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-            });
-        }
-    });
-    drop(connections);
-    tasks
+    let routes = tonic::service::Routes::new(ObserverServer::new(Relay { flows, limit }));
+    support::serve_killable(port, routes).await
 }
 
 fn timestamp(text: &str) -> Option<Timestamp> {

@@ -97,6 +97,7 @@ pub enum SourceConfig {
     KubernetesLogs(KubernetesLogsConfig),
     Kafka(KafkaSourceConfig),
     Hubble(HubbleSourceConfig),
+    Falco(FalcoSourceConfig),
 }
 
 /// Where a followed file starts reading when the pipeline starts.
@@ -303,6 +304,51 @@ fn default_hubble_whitelist() -> Vec<FlowFilterConfig> {
         traffic_direction: vec!["EGRESS".into()],
         ..FlowFilterConfig::default()
     }]
+}
+
+/// Falco alerts as they happen. JSON lines (`json_output`) need no source of their own: use
+/// any line source with `format = "falco"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FalcoSourceConfig {
+    #[serde(default)]
+    pub input: FalcoInput,
+    /// `http`: the address to listen on (default `127.0.0.1:2801`, falcosidekick's port);
+    /// `grpc`: Falco's gRPC server (default `unix:///run/falco/falco.sock`, or `host:port`).
+    pub address: Option<String>,
+    /// `grpc` over TCP: TLS or mutual TLS, as Falco's gRPC server requires.
+    pub tls: Option<TlsConfig>,
+    /// `http`: larger bodies are refused with 413.
+    #[serde(default = "default_max_alert")]
+    pub max_body_bytes: usize,
+    /// `grpc`: first wait before reconnecting; doubles up to 30 s.
+    #[serde(default = "default_reconnect_ms")]
+    pub reconnect_backoff_ms: u64,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FalcoInput {
+    /// Falco's `http_output` (one JSON alert per POST), as falcosidekick receives it.
+    #[default]
+    Http,
+    /// Falco's legacy gRPC outputs (`falco.outputs.service/sub`), for Falco before 0.44.
+    Grpc,
+}
+
+impl FalcoSourceConfig {
+    pub fn address(&self) -> &str {
+        match (&self.address, self.input) {
+            (Some(a), _) => a,
+            (None, FalcoInput::Http) => "127.0.0.1:2801",
+            (None, FalcoInput::Grpc) => "unix:///run/falco/falco.sock",
+        }
+    }
+}
+
+fn default_max_alert() -> usize {
+    1 << 20
 }
 
 /// TLS to a gRPC server: the CA that signed it, a client certificate and key for mutual TLS,
@@ -544,6 +590,10 @@ impl SourceConfig {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("hubble:{}", h.address)),
+            SourceConfig::Falco(f) => f
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("falco:{}", f.address())),
         }
     }
 
@@ -558,6 +608,7 @@ impl SourceConfig {
             SourceConfig::KubernetesLogs(k) => k.format,
             SourceConfig::Kafka(_) => Format::Observation,
             SourceConfig::Hubble(_) => Format::Hubble,
+            SourceConfig::Falco(_) => Format::Falco,
         }
     }
 }
@@ -675,7 +726,8 @@ impl Settings {
                         *c = base.join(&*c);
                     }
                 }
-                SourceConfig::Hubble(HubbleSourceConfig { tls: Some(t), .. }) => {
+                SourceConfig::Hubble(HubbleSourceConfig { tls: Some(t), .. })
+                | SourceConfig::Falco(FalcoSourceConfig { tls: Some(t), .. }) => {
                     for p in [&mut t.ca, &mut t.cert, &mut t.key].into_iter().flatten() {
                         if p.is_relative() {
                             *p = base.join(&*p);

@@ -181,18 +181,24 @@ impl Settings {
                             }
                         }
                     }
-                    if let Some(t) = &h.tls {
-                        for (key, path) in [("ca", &t.ca), ("cert", &t.cert), ("key", &t.key)] {
-                            if let Some(p) = path
-                                && let Err(why) = readable(p)
-                            {
-                                problem(format!("sources[{i}].tls.{key}"), format!("cannot read {}: {why}", p.display()));
-                            }
-                        }
-                        if t.cert.is_some() != t.key.is_some() {
-                            problem(format!("sources[{i}].tls"), "cert and key go together (mutual TLS); set both or neither".into());
-                        }
+                    tls_problems(i, h.tls.as_ref(), &mut problem);
+                }
+                SourceConfig::Falco(f) => {
+                    if f.input == crate::config::FalcoInput::Http
+                        && f.address().parse::<std::net::SocketAddr>().is_err()
+                    {
+                        problem(
+                            format!("sources[{i}].address"),
+                            format!("{:?} is not IP:port; write it like \"127.0.0.1:2801\"", f.address()),
+                        );
                     }
+                    if f.max_body_bytes < 1024 || f.reconnect_backoff_ms == 0 {
+                        problem(
+                            format!("sources[{i}]"),
+                            "max_body_bytes must be at least 1024 and reconnect_backoff_ms at least 1".into(),
+                        );
+                    }
+                    tls_problems(i, f.tls.as_ref(), &mut problem);
                 }
                 SourceConfig::Kafka(k)
                     if k.brokers.trim().is_empty()
@@ -309,5 +315,32 @@ impl ClassifyConfig {
             ),
             report_nxdomain: self.report_nxdomain,
         }
+    }
+}
+
+/// Problems of a gRPC source's TLS settings: unreadable files, a certificate without its key.
+fn tls_problems(
+    i: usize,
+    tls: Option<&crate::config::TlsConfig>,
+    problem: &mut impl FnMut(String, String),
+) {
+    let Some(t) = tls else {
+        return;
+    };
+    for (key, path) in [("ca", &t.ca), ("cert", &t.cert), ("key", &t.key)] {
+        if let Some(p) = path
+            && let Err(why) = readable(p)
+        {
+            problem(
+                format!("sources[{i}].tls.{key}"),
+                format!("cannot read {}: {why}", p.display()),
+            );
+        }
+    }
+    if t.cert.is_some() != t.key.is_some() {
+        problem(
+            format!("sources[{i}].tls"),
+            "cert and key go together (mutual TLS); set both or neither".into(),
+        );
     }
 }

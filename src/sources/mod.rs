@@ -2,6 +2,8 @@
 //! stage over a bounded channel (a full channel makes the source wait: backpressure).
 
 mod exec;
+mod falco_grpc;
+mod falco_http;
 mod file;
 pub mod framing;
 mod http;
@@ -23,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Limits, SourceConfig};
+use crate::config::{FalcoInput, Limits, SourceConfig};
 use crate::listen::bind;
 use crate::pipeline::{Batch, Stream};
 use crate::telemetry::{ComponentStats, Outcome, Tally};
@@ -133,6 +135,11 @@ pub async fn start(config: SourceConfig, ctx: SourceCtx) -> io::Result<JoinHandl
             Box::pin(http::run(h, listener, ctx))
         }
         SourceConfig::Hubble(h) => Box::pin(hubble::run(h, ctx)),
+        SourceConfig::Falco(f) if f.input == FalcoInput::Http => {
+            let listener = bind(f.address()).await?;
+            Box::pin(falco_http::run(f, listener, ctx))
+        }
+        SourceConfig::Falco(f) => Box::pin(falco_grpc::run(f, ctx)),
         SourceConfig::Kafka(k) => {
             let consumer = kafka::consumer(&k, &name)?;
             Box::pin(kafka::run(k, consumer, ctx))

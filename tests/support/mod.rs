@@ -173,3 +173,35 @@ pub fn terminate(child: &Child) {
         .unwrap();
     assert!(status.success());
 }
+
+/// Serves gRPC `routes` on `port`. Shutting down the returned set kills the server: its
+/// listener and every connection go at once, as when the process dies. (The server sits
+/// behind a TCP relay of the test's own: tonic alone keeps open connections alive after its
+/// accept loop stops.)
+pub async fn serve_killable(port: u16, routes: tonic::service::Routes) -> tokio::task::JoinSet<()> {
+    let inner = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let inner_addr = inner.local_addr().unwrap();
+    let outer = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(async move {
+        tonic::transport::Server::builder()
+            .add_routes(routes)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(inner))
+            .await
+            .unwrap();
+    });
+    tasks.spawn(async move {
+        // Aborting this task drops the set, and with it every relayed connection.
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let (mut client, _) = outer.accept().await.unwrap();
+            let mut server = tokio::net::TcpStream::connect(inner_addr).await.unwrap();
+            connections.spawn(async move {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    tasks
+}
