@@ -194,3 +194,74 @@ async fn grpc_subscription_survives_a_restart_of_falco() {
             .success()
     );
 }
+
+/// A CA, a server certificate for `localhost` and a client certificate, as PEM files in `dir`.
+fn mutual_tls(dir: &Path) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |names: Vec<String>| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server_cert, server_key) = leaf(vec!["localhost".into()]);
+    let (client_cert, client_key) = leaf(vec!["egress-scout".into()]);
+    for (name, pem) in [
+        ("ca.pem", ca.pem()),
+        ("client.pem", client_cert),
+        ("client-key.pem", client_key),
+    ] {
+        std::fs::write(dir.join(name), pem).unwrap();
+    }
+    (ca.pem(), server_cert, server_key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_over_mutual_tls() {
+    use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+    // The test's server picks the same TLS provider as the binary.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = mutual_tls(dir.path());
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(cert, key))
+        .client_ca_root(Certificate::from_pem(ca));
+    let alerts = Arc::new(
+        example_alerts()
+            .iter()
+            .map(|a| to_grpc(a))
+            .collect::<Vec<_>>(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(
+        Server::builder()
+            .tls_config(tls)
+            .unwrap()
+            .add_service(ServiceServer::new(Falco {
+                alerts,
+                next: Arc::new(Mutex::new(0)),
+                per_subscription: usize::MAX,
+            }))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let (mut child, rx) = spawn_run(&config(
+        dir.path(),
+        &format!(
+            "input = \"grpc\"\naddress = \"127.0.0.1:{port}\"\n[sources.tls]\nca = \"ca.pem\"\ncert = \"client.pem\"\nkey = \"client-key.pem\"\nserver_name = \"localhost\""
+        ),
+    ));
+    let got = tokio::task::block_in_place(|| new_destinations(&rx, 3));
+    assert_eq!(got, EXAMPLE_DESTINATIONS.map(String::from).into());
+    terminate(&child);
+    assert!(
+        tokio::task::block_in_place(|| child.wait())
+            .unwrap()
+            .success()
+    );
+}

@@ -305,3 +305,51 @@ async fn relay_killed_and_restarted_mid_stream_loses_and_repeats_nothing() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_socket_serves_flows_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("hubble.sock");
+    let flows: Vec<flow::Flow> = flow_lines(&repo("examples/hubble.json"))
+        .iter()
+        .map(|l| match parse::hubble::parse(l.as_bytes()) {
+            Ok(Parsed::Record(Record::Flow(f))) => to_proto(&f),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(ObserverServer::new(Relay {
+                flows: Arc::new(flows),
+                limit: usize::MAX,
+            }))
+            .serve_with_incoming(tokio_stream::wrappers::UnixListenerStream::new(listener)),
+    );
+    let config = dir.path().join("agent.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[classify]\ncluster_cidrs = [\"10.96.0.0/12\"]\n[[sources]]\ntype = \"hubble\"\naddress = \"unix://{}\"\n",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let (mut child, rx) = support::spawn_run(&config);
+    let names: std::collections::BTreeSet<String> = (0..3)
+        .map(|_| {
+            let v = support::expect(&rx, "a new destination", |v| v["update"] == "new");
+            v["names"][0].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        support::set(&["api.stripe.com", "bastion.example.net"])
+    );
+    support::terminate(&child);
+    assert!(
+        tokio::task::block_in_place(|| child.wait())
+            .unwrap()
+            .success()
+    );
+}
