@@ -54,6 +54,14 @@ pub async fn channel(address: &str, tls: Option<&TlsConfig>) -> Result<Channel, 
     Ok(endpoint.connect().await?)
 }
 
+/// A protobuf timestamp as the RFC3339 text the JSON formats carry.
+pub fn rfc3339(t: prost_types::Timestamp) -> Option<String> {
+    let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .map(crate::parse::time::format)
+}
+
 fn client_tls(t: &TlsConfig) -> Result<ClientTlsConfig, GrpcError> {
     let read = |p: &std::path::Path| {
         std::fs::read(p).map_err(|source| GrpcError::Read {

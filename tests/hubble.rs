@@ -188,16 +188,7 @@ fn generated(n: usize) -> Vec<String> {
 }
 
 fn counts(snapshot: &Path) -> u64 {
-    let Ok(text) = std::fs::read_to_string(snapshot) else {
-        return 0;
-    };
-    let doc: Value = serde_json::from_str(&text).unwrap();
-    doc["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["entry"]["count"].as_u64().unwrap())
-        .sum()
+    support::snapshot_counts(snapshot).values().sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

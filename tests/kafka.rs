@@ -377,20 +377,6 @@ fn aggregator_config(dir: &Path, n: usize, brokers: &str) -> (PathBuf, PathBuf) 
     (config, snapshot)
 }
 
-/// Count per inventory key in a snapshot; empty before the first write.
-fn counts(snapshot: &Path) -> BTreeMap<String, u64> {
-    let Ok(text) = std::fs::read_to_string(snapshot) else {
-        return BTreeMap::new();
-    };
-    let doc: Value = serde_json::from_str(&text).unwrap();
-    doc["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["key"].to_string(), e["entry"]["count"].as_u64().unwrap()))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_aggregators_count_every_observation_once() {
     let Some(binary) = broker_binary() else {
@@ -460,7 +446,7 @@ async fn two_aggregators_count_every_observation_once() {
     }
     let total = |aggs: &[(Child, PathBuf, PathBuf)]| -> u64 {
         aggs.iter()
-            .map(|(_, s, _)| counts(s).values().sum::<u64>())
+            .map(|(_, s, _)| support::snapshot_counts(s).values().sum::<u64>())
             .sum()
     };
     let started = Instant::now();
@@ -482,7 +468,7 @@ async fn two_aggregators_count_every_observation_once() {
             std::fs::read_to_string(&log).unwrap()
         );
         logs.push(std::fs::read_to_string(log).unwrap());
-        shares.push(counts(&snapshot));
+        shares.push(support::snapshot_counts(&snapshot));
     }
     let sums: Vec<u64> = shares.iter().map(|s| s.values().sum()).collect();
     assert_eq!(sums.iter().sum::<u64>(), 2000, "shares {sums:?}");

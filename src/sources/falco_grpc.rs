@@ -6,22 +6,17 @@
 
 use std::borrow::Cow;
 use std::io;
-use std::time::Duration;
-
-use futures_util::FutureExt;
-use time::OffsetDateTime;
 
 use super::SourceCtx;
+use super::grpc_stream::{Backoff, Ended, follow};
 use crate::config::FalcoSourceConfig;
+use crate::grpc::rfc3339;
 use crate::parse::falco::{Alert, Fields};
 use crate::proto::falco::service_client::ServiceClient;
 use crate::proto::falco::{Priority, Request, Response};
 
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
 pub async fn run(cfg: FalcoSourceConfig, ctx: SourceCtx) -> io::Result<()> {
-    let base = Duration::from_millis(cfg.reconnect_backoff_ms);
-    let mut backoff = base;
+    let mut backoff = Backoff::new(cfg.reconnect_backoff_ms);
     let address = cfg.address().to_owned();
     while !ctx.shutdown.is_cancelled() {
         let subscribe = async {
@@ -43,55 +38,28 @@ pub async fn run(cfg: FalcoSourceConfig, ctx: SourceCtx) -> io::Result<()> {
             s = subscribe => match s {
                 Ok(s) => s.into_inner(),
                 Err(e) => {
-                    tracing::warn!(source = %ctx.stats.name, %address, "falco: {e}; retrying in {backoff:?}");
-                    wait(&ctx, &mut backoff).await;
+                    tracing::warn!(source = %ctx.stats.name, %address, "falco: {e}; retrying in {:?}", backoff.current());
+                    backoff.wait(&ctx).await;
                     continue;
                 }
             },
         };
         tracing::info!(source = %ctx.stats.name, %address, "falco: subscribed to alerts");
-        loop {
-            let mut message = tokio::select! {
-                _ = ctx.shutdown.cancelled() => return Ok(()),
-                m = stream.message() => m,
-            };
-            let mut lines = Vec::new();
-            let broken = loop {
-                match message {
-                    Ok(Some(response)) => {
-                        backoff = base;
-                        if serde_json::to_writer(&mut lines, &to_alert(&response)).is_ok() {
-                            lines.push(b'\n');
-                        }
-                    }
-                    Ok(None) => break Some("Falco ended the subscription".to_owned()),
-                    Err(status) => break Some(status.message().to_owned()),
-                }
-                match stream.message().now_or_never() {
-                    Some(m) => message = m,
-                    None => break None,
-                }
-            };
-            if !lines.is_empty() && !ctx.send_batch(lines, false).await {
-                return Ok(());
+        let ended = follow(&ctx, &mut stream, &mut backoff, |response, lines| {
+            if serde_json::to_writer(&mut *lines, &to_alert(&response)).is_ok() {
+                lines.push(b'\n');
             }
-            if let Some(why) = broken {
-                tracing::warn!(source = %ctx.stats.name, "falco: {why}; alerts until the next subscription are missed; resubscribing in {backoff:?}");
-                break;
+        })
+        .await;
+        match ended {
+            Ended::Stopped => break,
+            Ended::Broken(why) => {
+                tracing::warn!(source = %ctx.stats.name, "falco: {why}; alerts until the next subscription are missed; resubscribing in {:?}", backoff.current());
             }
         }
-        wait(&ctx, &mut backoff).await;
+        backoff.wait(&ctx).await;
     }
     Ok(())
-}
-
-/// Sleeps for `backoff` (or until shutdown) and doubles it up to [`MAX_BACKOFF`].
-async fn wait(ctx: &SourceCtx, backoff: &mut Duration) {
-    tokio::select! {
-        _ = ctx.shutdown.cancelled() => {}
-        _ = tokio::time::sleep(*backoff) => {}
-    }
-    *backoff = (*backoff * 2).min(MAX_BACKOFF);
 }
 
 /// The response in Falco's JSON alert shape, borrowing its strings.
@@ -104,12 +72,7 @@ pub fn to_alert(r: &Response) -> Alert<'_> {
             .map(Cow::Borrowed)
     };
     Alert {
-        time: r.time.and_then(|t| {
-            let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
-            OffsetDateTime::from_unix_timestamp_nanos(nanos)
-                .ok()
-                .map(|t| Cow::Owned(crate::parse::time::format(t)))
-        }),
+        time: r.time.and_then(rfc3339).map(Cow::Owned),
         rule: Cow::Borrowed(&r.rule),
         priority: Priority::try_from(r.priority)
             .ok()

@@ -5,35 +5,27 @@
 //! and leaves out the flows at that instant it already passed on. Lost events are logged and
 //! counted.
 
+use prost::Message;
+use prost_types::Timestamp;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io;
-use std::time::Duration;
-
-use futures_util::FutureExt;
-use prost::Message;
-use prost_types::Timestamp;
-use time::OffsetDateTime;
 
 use super::SourceCtx;
+use super::grpc_stream::{Backoff, Ended, follow};
 use crate::config::{FlowFilterConfig, HubbleSourceConfig};
+use crate::grpc::rfc3339;
 use crate::parse::hubble as json;
 use crate::proto::flow::{self, layer4, layer7};
 use crate::proto::observer::observer_client::ObserverClient;
 use crate::proto::observer::{GetFlowsRequest, get_flows_response::ResponseTypes};
 use crate::telemetry::RateLimitedWarn;
 
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// Flows gathered before a batch goes to the stage.
-const BATCH_BYTES: usize = 256 * 1024;
-
 pub async fn run(cfg: HubbleSourceConfig, ctx: SourceCtx) -> io::Result<()> {
     let whitelist = filters(&cfg.whitelist);
     let blacklist = filters(&cfg.blacklist);
     let mut resume = Resume::default();
-    let base = Duration::from_millis(cfg.reconnect_backoff_ms);
-    let mut backoff = base;
+    let mut backoff = Backoff::new(cfg.reconnect_backoff_ms);
     let mut lost_warn = RateLimitedWarn::default();
     while !ctx.shutdown.is_cancelled() {
         let request = GetFlowsRequest {
@@ -58,74 +50,43 @@ pub async fn run(cfg: HubbleSourceConfig, ctx: SourceCtx) -> io::Result<()> {
             s = stream => match s {
                 Ok(s) => s.into_inner(),
                 Err(e) => {
-                    tracing::warn!(source = %ctx.stats.name, address = %cfg.address, "hubble: {e}; retrying in {backoff:?}");
-                    wait(&ctx, &mut backoff).await;
+                    tracing::warn!(source = %ctx.stats.name, address = %cfg.address, "hubble: {e}; retrying in {:?}", backoff.current());
+                    backoff.wait(&ctx).await;
                     continue;
                 }
             },
         };
         tracing::info!(source = %ctx.stats.name, address = %cfg.address, "hubble: following flows");
-        // One connection: batches of whatever has arrived, until the stream ends or breaks.
-        loop {
-            let mut message = tokio::select! {
-                _ = ctx.shutdown.cancelled() => return Ok(()),
-                m = stream.message() => m,
-            };
-            let mut lines = Vec::new();
-            let broken = loop {
-                match message {
-                    Ok(Some(response)) => {
-                        backoff = base;
-                        match response.response_types {
-                            Some(ResponseTypes::Flow(f)) if resume.is_new(&f) => {
-                                let wrapped = Wrapped { flow: to_json(&f) };
-                                if serde_json::to_writer(&mut lines, &wrapped).is_ok() {
-                                    lines.push(b'\n');
-                                }
-                            }
-                            Some(ResponseTypes::Flow(_)) | None => {}
-                            Some(ResponseTypes::LostEvents(lost)) => {
-                                if lost_warn.should_log() {
-                                    tracing::warn!(source = %ctx.stats.name, lost = lost.num_events_lost, so_far = lost_warn.seen(), "hubble: the server lost flows");
-                                }
-                                lines.extend_from_slice(b"{\"lost_events\":{}}\n");
-                            }
-                            Some(ResponseTypes::NodeStatus(_)) => {
-                                lines.extend_from_slice(b"{\"node_status\":{}}\n");
-                            }
-                        }
+        let ended = follow(&ctx, &mut stream, &mut backoff, |response, lines| {
+            match response.response_types {
+                Some(ResponseTypes::Flow(f)) if resume.is_new(&f) => {
+                    let wrapped = Wrapped { flow: to_json(&f) };
+                    if serde_json::to_writer(&mut *lines, &wrapped).is_ok() {
+                        lines.push(b'\n');
                     }
-                    Ok(None) => break Some("the server ended the stream".to_owned()),
-                    Err(status) => break Some(status.message().to_owned()),
                 }
-                if lines.len() >= BATCH_BYTES {
-                    break None;
+                Some(ResponseTypes::Flow(_)) | None => {}
+                Some(ResponseTypes::LostEvents(lost)) => {
+                    if lost_warn.should_log() {
+                        tracing::warn!(source = %ctx.stats.name, lost = lost.num_events_lost, so_far = lost_warn.seen(), "hubble: the server lost flows");
+                    }
+                    lines.extend_from_slice(b"{\"lost_events\":{}}\n");
                 }
-                match stream.message().now_or_never() {
-                    Some(m) => message = m,
-                    None => break None,
+                Some(ResponseTypes::NodeStatus(_)) => {
+                    lines.extend_from_slice(b"{\"node_status\":{}}\n");
                 }
-            };
-            if !lines.is_empty() && !ctx.send_batch(lines, false).await {
-                return Ok(());
             }
-            if let Some(why) = broken {
-                tracing::warn!(source = %ctx.stats.name, "hubble: {why}; resuming in {backoff:?}");
-                break;
+        })
+        .await;
+        match ended {
+            Ended::Stopped => break,
+            Ended::Broken(why) => {
+                tracing::warn!(source = %ctx.stats.name, "hubble: {why}; resuming in {:?}", backoff.current());
             }
         }
-        wait(&ctx, &mut backoff).await;
+        backoff.wait(&ctx).await;
     }
     Ok(())
-}
-
-/// Sleeps for `backoff` (or until shutdown) and doubles it up to [`MAX_BACKOFF`].
-async fn wait(ctx: &SourceCtx, backoff: &mut Duration) {
-    tokio::select! {
-        _ = ctx.shutdown.cancelled() => {}
-        _ = tokio::time::sleep(*backoff) => {}
-    }
-    *backoff = (*backoff * 2).min(MAX_BACKOFF);
 }
 
 #[derive(serde::Serialize)]
@@ -255,12 +216,7 @@ pub fn to_json(f: &flow::Flow) -> json::Flow<'_> {
         }),
     });
     json::Flow {
-        time: f.time.and_then(|t| {
-            let nanos = i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos);
-            OffsetDateTime::from_unix_timestamp_nanos(nanos)
-                .ok()
-                .map(|t| Cow::Owned(crate::parse::time::format(t)))
-        }),
+        time: f.time.and_then(rfc3339).map(Cow::Owned),
         verdict: flow::Verdict::try_from(f.verdict)
             .ok()
             .filter(|v| *v != flow::Verdict::Unknown)

@@ -6,6 +6,7 @@ mod falco_grpc;
 mod falco_http;
 mod file;
 pub mod framing;
+mod grpc_stream;
 mod http;
 pub mod hubble;
 mod kafka;

@@ -205,3 +205,17 @@ pub async fn serve_killable(port: u16, routes: tonic::service::Routes) -> tokio:
     });
     tasks
 }
+
+/// Count per inventory key in a `file` sink snapshot; empty before its first write.
+pub fn snapshot_counts(snapshot: &Path) -> std::collections::BTreeMap<String, u64> {
+    let Ok(text) = std::fs::read_to_string(snapshot) else {
+        return Default::default();
+    };
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    doc["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["key"].to_string(), e["entry"]["count"].as_u64().unwrap()))
+        .collect()
+}
