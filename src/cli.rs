@@ -2,7 +2,7 @@
 //! `check` (validate a config file).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -10,7 +10,8 @@ use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{
-    Encoding, FileSourceConfig, Settings, SourceConfig, StartAt, StdinSourceConfig, readable,
+    Encoding, FileSourceConfig, PcapSourceConfig, Settings, SourceConfig, StartAt,
+    StdinSourceConfig, readable,
 };
 use crate::output;
 use crate::parse::Format;
@@ -113,6 +114,15 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
         }
         if let Err(why) = readable(&path) {
             bail!("cannot read {}: {why}", path.display());
+        }
+        // Captures are recognised by their first bytes, whatever --format says.
+        if starts_like_capture(&path) {
+            settings.sources.push(SourceConfig::Pcap(PcapSourceConfig {
+                path,
+                max_flows: 100_000,
+                name: None,
+            }));
+            continue;
         }
         settings.sources.push(SourceConfig::File(FileSourceConfig {
             path,
@@ -238,4 +248,13 @@ fn shutdown_on_signal() -> CancellationToken {
         }
     });
     token
+}
+
+/// Whether the file opens with a pcap or pcapng magic number.
+fn starts_like_capture(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| crate::capture::is_capture(&head))
 }

@@ -14,6 +14,7 @@ pub enum SourceKind {
     Envoy,
     Hubble,
     Falco,
+    Capture,
 }
 
 impl SourceKind {
@@ -23,6 +24,7 @@ impl SourceKind {
             SourceKind::Envoy => "envoy",
             SourceKind::Hubble => "hubble",
             SourceKind::Falco => "falco",
+            SourceKind::Capture => "capture",
         }
     }
 }
@@ -75,14 +77,19 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// What the network did with a connection, when it did not simply forward it (Hubble
-/// verdicts): an attempt that a policy blocked is still a destination the workload wants.
+/// What became of a connection when it did not simply go through (Hubble verdicts, TCP
+/// handshakes in captures): an attempt that was blocked is still a destination the workload
+/// wants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Dropped,
     Error,
     Audit,
+    /// A packet capture saw the server answer the SYN with a reset.
+    Refused,
+    /// A packet capture saw no answer to the SYN.
+    Unanswered,
 }
 
 /// One external fact: either a DNS lookup of an external name or a connection to an external

@@ -98,6 +98,7 @@ pub enum SourceConfig {
     Kafka(KafkaSourceConfig),
     Hubble(HubbleSourceConfig),
     Falco(FalcoSourceConfig),
+    Pcap(PcapSourceConfig),
 }
 
 /// Where a followed file starts reading when the pipeline starts.
@@ -273,6 +274,22 @@ fn default_backoff_ms() -> u64 {
 
 fn default_max_backoff_ms() -> u64 {
     30_000
+}
+
+/// A packet capture file (pcap or pcapng), read to its end: connection starts named by TLS
+/// server name, HTTP `Host` or DNS answers in the capture.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcapSourceConfig {
+    pub path: PathBuf,
+    /// Flows tracked at once at most (TCP awaiting their first bytes, UDP until idle).
+    #[serde(default = "default_max_flows")]
+    pub max_flows: usize,
+    pub name: Option<String>,
+}
+
+fn default_max_flows() -> usize {
+    100_000
 }
 
 /// Hubble's `GetFlows` stream, followed, from Hubble Relay or an agent's socket.
@@ -594,6 +611,10 @@ impl SourceConfig {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("falco:{}", f.address())),
+            SourceConfig::Pcap(p) => p
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("pcap:{}", p.path.display())),
         }
     }
 
@@ -609,6 +630,7 @@ impl SourceConfig {
             SourceConfig::Kafka(_) => Format::Observation,
             SourceConfig::Hubble(_) => Format::Hubble,
             SourceConfig::Falco(_) => Format::Falco,
+            SourceConfig::Pcap(_) => Format::Capture,
         }
     }
 }
@@ -707,6 +729,7 @@ impl Settings {
         for source in &mut self.sources {
             match source {
                 SourceConfig::File(f) if f.path.is_relative() => f.path = base.join(&f.path),
+                SourceConfig::Pcap(p) if p.path.is_relative() => p.path = base.join(&p.path),
                 SourceConfig::KubernetesFiles(k) => {
                     for pattern in k.include.iter_mut().chain(&mut k.exclude) {
                         if Path::new(pattern.as_str()).is_relative() {

@@ -12,6 +12,7 @@ use crate::parse::coredns::{LineTime, Query};
 use crate::parse::envoy::AccessLog;
 use crate::parse::{Record, time as ts};
 
+mod capture;
 mod falco;
 mod hubble;
 
@@ -68,6 +69,7 @@ impl Judge {
             Record::Observation(s) => self.forwarded(&s.obs),
             Record::Flow(f) => self.flow(f, times),
             Record::Alert(a) => self.alert(a, times),
+            Record::Capture(e) => self.captured(e, times),
         }
     }
 

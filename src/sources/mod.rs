@@ -12,6 +12,7 @@ pub mod hubble;
 mod kafka;
 mod kubernetes_files;
 mod kubernetes_logs;
+mod pcap;
 mod stdin;
 mod tail;
 mod tcp;
@@ -68,30 +69,33 @@ impl SourceCtx {
         self.send_stream(Stream::default(), lines, end).await
     }
 
-    async fn send_stream(&self, stream: Stream, lines: Vec<u8>, end: bool) -> bool {
-        let batch = Batch {
+    fn batch(&self, stream: Stream, lines: Vec<u8>, end: bool) -> Batch {
+        Batch {
             source: self.id,
             stream,
             lines,
             read_at: OffsetDateTime::now_utc(),
             end,
             ack: None,
-        };
-        self.tx.send(batch).await.is_ok()
+        }
+    }
+
+    async fn send_stream(&self, stream: Stream, lines: Vec<u8>, end: bool) -> bool {
+        self.tx.send(self.batch(stream, lines, end)).await.is_ok()
+    }
+
+    /// From a blocking thread (a capture file's reader): waits while the stage is busy.
+    fn send_blocking(&self, lines: Vec<u8>, end: bool) -> bool {
+        let batch = self.batch(Stream::default(), lines, end);
+        self.tx.blocking_send(batch).is_ok()
     }
 
     /// Sends whole lines and waits until the stage has them in the inventory; false when
     /// the stage is gone.
     async fn send_and_wait(&self, lines: Vec<u8>) -> bool {
         let (ack, done) = oneshot::channel();
-        let batch = Batch {
-            source: self.id,
-            stream: Stream::default(),
-            lines,
-            read_at: OffsetDateTime::now_utc(),
-            end: false,
-            ack: Some(ack),
-        };
+        let mut batch = self.batch(Stream::default(), lines, false);
+        batch.ack = Some(ack);
         self.tx.send(batch).await.is_ok() && done.await.is_ok()
     }
 
@@ -136,6 +140,7 @@ pub async fn start(config: SourceConfig, ctx: SourceCtx) -> io::Result<JoinHandl
             Box::pin(http::run(h, listener, ctx))
         }
         SourceConfig::Hubble(h) => Box::pin(hubble::run(h, ctx)),
+        SourceConfig::Pcap(p) => Box::pin(pcap::run(p, ctx)),
         SourceConfig::Falco(f) if f.input == FalcoInput::Http => {
             let listener = bind(f.address()).await?;
             Box::pin(falco_http::run(f, listener, ctx))

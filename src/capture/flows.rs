@@ -1,0 +1,449 @@
+//! The flow tracker: packets in, findings out as JSON lines (see [`crate::parse::capture`]).
+//! A TCP connection starts with a SYN without ACK (retransmissions counted once); it is
+//! reported once its client's first bytes say what it is (a TLS ClientHello's server name, an
+//! HTTP request's `Host`, or neither), or when it ends or goes idle (then noted refused or
+//! unanswered when nothing got through). A UDP flow starts with the first datagram of its
+//! 5-tuple. DNS responses over UDP and TCP become answers. Tables are bounded: idle flows
+//! expire, and a full table reports its oldest flows early.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use time::OffsetDateTime;
+
+use super::{dns, http, link, tls};
+use crate::event::Protocol;
+use crate::parse::capture::{Event, State};
+
+/// Client bytes kept per connection to find its name: a ClientHello's first record is at
+/// most 16 KiB plus its header.
+const MAX_FIRST_BYTES: usize = 16 * 1024 + 5;
+/// DNS-over-TCP bytes kept per server stream.
+const MAX_DNS_TCP: usize = 64 * 1024;
+const SECOND: i128 = 1_000_000_000;
+/// A connection without client bytes for this long is reported as it stands.
+const TCP_IDLE: i128 = 30 * SECOND;
+/// A closed connection is forgotten once its teardown has been quiet this long.
+const CLOSED_LINGER: i128 = 5 * SECOND;
+/// A UDP flow idle this long is forgotten; its next datagram starts a new flow.
+const UDP_IDLE: i128 = 120 * SECOND;
+/// Encapsulations followed at most (VXLAN in Geneve in ...).
+const MAX_DEPTH: u8 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    client: SocketAddr,
+    server: SocketAddr,
+}
+
+impl Key {
+    fn reversed(self) -> Key {
+        Key {
+            client: self.server,
+            server: self.client,
+        }
+    }
+}
+
+struct Tcp {
+    start: i128,
+    last: i128,
+    answered: bool,
+    refused: bool,
+    /// Reported already; kept until it ends so its later packets are not a new connection.
+    reported: bool,
+    /// A FIN or RST was seen: the teardown's last packets still belong to it.
+    closed: bool,
+    first_bytes: Vec<u8>,
+}
+
+/// Whether a client's first bytes open TLS or an HTTP request.
+fn opens_stream(payload: &[u8]) -> bool {
+    payload.starts_with(&[0x16, 0x03])
+        || matches!(
+            http::host(payload),
+            http::Request::Host(_) | http::Request::Partial
+        )
+}
+
+/// The name in a client's first bytes: `Some(Some(name))`, `Some(None)` when they cannot
+/// hold one, `None` while more bytes may still tell.
+fn name_in(first_bytes: &[u8]) -> Option<Option<String>> {
+    let full = first_bytes.len() >= MAX_FIRST_BYTES;
+    match tls::server_name(first_bytes) {
+        tls::Hello::Sni(name) => Some(name),
+        tls::Hello::Need(n) if n <= MAX_FIRST_BYTES && !full => None,
+        tls::Hello::Need(_) => Some(None),
+        tls::Hello::NotTls => match http::host(first_bytes) {
+            http::Request::Host(h) => Some(h.map(str::to_owned)),
+            http::Request::Partial if !full => None,
+            _ => Some(None),
+        },
+    }
+}
+
+/// Packets that gave nothing, by reason, for the source's log and counters.
+#[derive(Debug, Default)]
+pub struct Skipped {
+    pub not_ip: u64,
+    pub undecodable: u64,
+    pub unsupported_link: u64,
+}
+
+pub struct Tracker {
+    tcp: HashMap<Key, Tcp>,
+    udp: HashMap<Key, i128>,
+    dns_tcp: HashMap<Key, Vec<u8>>,
+    max_flows: usize,
+    /// Time of the latest packet: what idle is measured against.
+    now: i128,
+    last_sweep: i128,
+    pub skipped: Skipped,
+}
+
+impl Tracker {
+    pub fn new(max_flows: usize) -> Self {
+        Tracker {
+            tcp: HashMap::new(),
+            udp: HashMap::new(),
+            dns_tcp: HashMap::new(),
+            max_flows: max_flows.max(1),
+            now: 0,
+            last_sweep: 0,
+            skipped: Skipped::default(),
+        }
+    }
+
+    /// One captured frame; findings are appended to `out`.
+    pub fn frame(&mut self, time_ns: i128, linktype: i32, frame: &[u8], out: &mut Vec<u8>) {
+        self.now = self.now.max(time_ns);
+        match link::ip_packet(linktype, frame) {
+            Ok(ip) => self.ip(time_ns, ip, out, 0),
+            Err("unsupported_link") => self.skipped.unsupported_link += 1,
+            Err("not_ip") => self.skipped.not_ip += 1,
+            Err(_) => self.skipped.undecodable += 1,
+        }
+        if self.now - self.last_sweep > SECOND {
+            self.last_sweep = self.now;
+            self.expire(out, false);
+        }
+    }
+
+    /// Reports every connection still waiting for its first bytes (end of the capture).
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        self.expire(out, true);
+    }
+
+    fn ip(&mut self, time: i128, packet: &[u8], out: &mut Vec<u8>, depth: u8) {
+        let Ok(p) = LaxSlicedPacket::from_ip(packet) else {
+            self.skipped.undecodable += 1;
+            return;
+        };
+        let (src, dst): (IpAddr, IpAddr) = match &p.net {
+            Some(LaxNetSlice::Ipv4(v4)) => (
+                v4.header().source_addr().into(),
+                v4.header().destination_addr().into(),
+            ),
+            Some(LaxNetSlice::Ipv6(v6)) => (
+                v6.header().source_addr().into(),
+                v6.header().destination_addr().into(),
+            ),
+            _ => {
+                self.skipped.undecodable += 1;
+                return;
+            }
+        };
+        match &p.transport {
+            Some(TransportSlice::Tcp(t)) => {
+                let key = Key {
+                    client: SocketAddr::new(src, t.source_port()),
+                    server: SocketAddr::new(dst, t.destination_port()),
+                };
+                self.tcp_segment(
+                    time,
+                    key,
+                    t.syn(),
+                    t.ack(),
+                    t.rst(),
+                    t.fin(),
+                    t.payload(),
+                    out,
+                );
+            }
+            Some(TransportSlice::Udp(u)) => {
+                let key = Key {
+                    client: SocketAddr::new(src, u.source_port()),
+                    server: SocketAddr::new(dst, u.destination_port()),
+                };
+                self.udp_datagram(time, key, u.payload(), out, depth);
+            }
+            _ => {
+                // IP in IP (6in4, 4in4): the inner packet is the one that says something.
+                if let Some(payload) = p.net.as_ref().and_then(|n| n.ip_payload_ref())
+                    && matches!(payload.ip_number, IpNumber::IPV4 | IpNumber::IPV6)
+                    && depth < MAX_DEPTH
+                {
+                    self.ip(time, payload.payload, out, depth + 1);
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tcp_segment(
+        &mut self,
+        time: i128,
+        key: Key,
+        syn: bool,
+        ack: bool,
+        rst: bool,
+        fin: bool,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        if key.client.port() == 53 && !payload.is_empty() {
+            self.dns_over_tcp(time, key, payload, out);
+        }
+        // A new SYN on the 5-tuple of a closed connection (port reuse) is a new connection.
+        if syn && !ack && self.tcp.get(&key).is_some_and(|f| f.closed) {
+            self.tcp.remove(&key);
+        }
+        let (key, from_client) = if self.tcp.contains_key(&key) {
+            (key, true)
+        } else if self.tcp.contains_key(&key.reversed()) {
+            (key.reversed(), false)
+        } else if rst || fin {
+            return;
+        } else {
+            // A new connection: from its SYN, or met in the middle (the capture started
+            // later, or missed the SYN): then its client is the side that speaks first in
+            // TLS or HTTP, else the one on the higher (ephemeral) port.
+            let (key, from_client, answered) = match (syn, ack) {
+                (true, false) => (key, true, false),
+                (true, true) => (key.reversed(), false, true),
+                _ if opens_stream(payload) || key.client.port() > key.server.port() => {
+                    (key, true, true)
+                }
+                _ => (key.reversed(), false, true),
+            };
+            self.make_room(out);
+            self.tcp.insert(
+                key,
+                Tcp {
+                    start: time,
+                    last: time,
+                    answered,
+                    refused: false,
+                    reported: false,
+                    closed: false,
+                    first_bytes: Vec::new(),
+                },
+            );
+            (key, from_client)
+        };
+        let Some(flow) = self.tcp.get_mut(&key) else {
+            return;
+        };
+        flow.last = time;
+        if !from_client {
+            if syn && ack {
+                flow.answered = true;
+            } else if rst && !flow.answered {
+                flow.refused = true;
+            }
+        }
+        if from_client && !payload.is_empty() && !flow.reported {
+            let room = MAX_FIRST_BYTES.saturating_sub(flow.first_bytes.len());
+            flow.first_bytes
+                .extend_from_slice(&payload[..payload.len().min(room)]);
+            if let Some(name) = name_in(&flow.first_bytes) {
+                flow.reported = true;
+                emit_connection(out, key, flow, name.as_deref());
+            }
+        }
+        if (rst || fin) && !flow.closed {
+            flow.closed = true;
+            if !flow.reported {
+                flow.reported = true;
+                emit_connection(out, key, flow, None);
+            }
+        }
+    }
+
+    /// DNS over TCP from a server: 2-byte length-prefixed messages, several per segment or
+    /// one over several.
+    fn dns_over_tcp(&mut self, time: i128, key: Key, payload: &[u8], out: &mut Vec<u8>) {
+        let buf = self.dns_tcp.entry(key).or_default();
+        if buf.len() + payload.len() > MAX_DNS_TCP {
+            buf.clear();
+            return;
+        }
+        buf.extend_from_slice(payload);
+        let mut at = 0;
+        while let Some(len) = buf
+            .get(at..at + 2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        {
+            let Some(message) = buf.get(at + 2..at + 2 + len) else {
+                break;
+            };
+            if let Some(a) = dns::answer(message) {
+                emit_answer(out, time, key.server.ip(), a);
+            }
+            at += 2 + len;
+        }
+        buf.drain(..at);
+        if buf.is_empty() {
+            self.dns_tcp.remove(&key);
+        }
+    }
+
+    fn udp_datagram(&mut self, time: i128, key: Key, payload: &[u8], out: &mut Vec<u8>, depth: u8) {
+        // Overlay networks: the inner frame is the pod's traffic.
+        if depth < MAX_DEPTH {
+            match key.server.port() {
+                4789 | 8472 if payload.len() > 8 => {
+                    if let Ok(ip) = link::ethernet(&payload[8..]) {
+                        return self.ip(time, ip, out, depth + 1);
+                    }
+                }
+                6081 if payload.len() >= 8 => {
+                    let options = usize::from(payload[0] & 0x3f) * 4;
+                    let protocol = u16::from_be_bytes([payload[2], payload[3]]);
+                    let inner = payload.get(8 + options..).unwrap_or_default();
+                    let ip = match protocol {
+                        0x6558 => link::ethernet(inner),
+                        0x0800 | 0x86dd => Ok(inner),
+                        _ => Err("not_ip"),
+                    };
+                    if let Ok(ip) = ip {
+                        return self.ip(time, ip, out, depth + 1);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if key.client.port() == 53 {
+            if let Some(a) = dns::answer(payload) {
+                emit_answer(out, time, key.server.ip(), a);
+            }
+            return;
+        }
+        for k in [key, key.reversed()] {
+            if let Some(last) = self.udp.get_mut(&k) {
+                *last = time;
+                return;
+            }
+        }
+        self.make_room(out);
+        self.udp.insert(key, time);
+        emit(
+            out,
+            &Event::Connection {
+                time: rfc3339(time).into(),
+                protocol: Protocol::Udp,
+                src: key.client.ip(),
+                sport: key.client.port(),
+                dst: key.server.ip(),
+                dport: key.server.port(),
+                name: None,
+                state: None,
+            },
+        );
+    }
+
+    /// Keeps the tables within `max_flows`: idle flows go first, then the oldest.
+    fn make_room(&mut self, out: &mut Vec<u8>) {
+        if self.tcp.len() + self.udp.len() < self.max_flows {
+            return;
+        }
+        self.expire(out, false);
+        if self.tcp.len() + self.udp.len() >= self.max_flows {
+            self.udp.clear();
+            let mut oldest: Vec<(Key, i128)> =
+                self.tcp.iter().map(|(k, f)| (*k, f.start)).collect();
+            oldest.sort_by_key(|&(_, t)| t);
+            for (key, _) in oldest.into_iter().take(self.max_flows / 2 + 1) {
+                if let Some(flow) = self.tcp.remove(&key)
+                    && !flow.reported
+                {
+                    emit_connection(out, key, &flow, None);
+                }
+            }
+        }
+    }
+
+    fn expire(&mut self, out: &mut Vec<u8>, all: bool) {
+        let now = self.now;
+        let idle: Vec<Key> = self
+            .tcp
+            .iter()
+            .filter(|(_, f)| all || now - f.last > if f.closed { CLOSED_LINGER } else { TCP_IDLE })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in idle {
+            if let Some(flow) = self.tcp.remove(&key)
+                && !flow.reported
+            {
+                emit_connection(out, key, &flow, None);
+            }
+        }
+        self.udp.retain(|_, last| now - *last <= UDP_IDLE);
+    }
+}
+
+fn emit_connection(out: &mut Vec<u8>, key: Key, flow: &Tcp, name: Option<&str>) {
+    let state = match (flow.answered, flow.refused) {
+        (_, true) => Some(State::Refused),
+        (false, false) if flow.first_bytes.is_empty() => Some(State::Unanswered),
+        _ => None,
+    };
+    emit(
+        out,
+        &Event::Connection {
+            time: rfc3339(flow.start).into(),
+            protocol: Protocol::Tcp,
+            src: key.client.ip(),
+            sport: key.client.port(),
+            dst: key.server.ip(),
+            dport: key.server.port(),
+            name: name.map(Into::into),
+            state,
+        },
+    );
+}
+
+/// A DNS response to `client`: its lookup, then the addresses it got.
+fn emit_answer(out: &mut Vec<u8>, time: i128, client: IpAddr, a: dns::Answer) {
+    let time = rfc3339(time);
+    emit(
+        out,
+        &Event::Lookup {
+            time: time.as_str().into(),
+            client,
+            name: a.name.as_str().into(),
+        },
+    );
+    emit(
+        out,
+        &Event::DnsAnswer {
+            time: time.into(),
+            name: a.name.into(),
+            ips: a.ips,
+            ttl: a.ttl,
+        },
+    );
+}
+
+fn emit(out: &mut Vec<u8>, event: &Event<'_>) {
+    if serde_json::to_writer(&mut *out, event).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+fn rfc3339(ns: i128) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(ns)
+        .map(crate::parse::time::format)
+        .unwrap_or_else(|_| crate::parse::time::format(OffsetDateTime::UNIX_EPOCH))
+}

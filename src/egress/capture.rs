@@ -1,0 +1,97 @@
+//! What a capture finding means: a connection to an address outside the cluster, named by the
+//! server name or `Host` its first bytes carried; a DNS answer teaches the IP->name cache.
+
+use super::{Judge, Judgement, Learned, Times, normalize_name};
+use crate::classify::is_valid_hostname;
+use crate::event::{Endpoint, Fact, Observation, SourceKind, Verdict};
+use crate::parse::capture::{Event, State};
+use crate::parse::time as ts;
+
+impl Judge {
+    pub(super) fn captured(&self, e: &Event<'_>, times: &Times<'_>) -> Judgement {
+        let c = &self.classifier;
+        match e {
+            Event::Lookup { time, client, name } => {
+                if c.name_is_internal(name) {
+                    return Judgement::Internal;
+                }
+                if !is_valid_hostname(name) {
+                    return Judgement::Invalid("invalid_name");
+                }
+                Judgement::External(Observation {
+                    time: times.pick(ts::rfc3339(time)),
+                    kind: SourceKind::Capture,
+                    src: Endpoint {
+                        ip: Some(*client),
+                        ..Endpoint::default()
+                    },
+                    fact: Fact::Dns {
+                        qname: normalize_name(name),
+                    },
+                    verdict: None,
+                })
+            }
+            Event::DnsAnswer {
+                time,
+                name,
+                ips,
+                ttl,
+            } => {
+                let ips: Vec<_> = ips
+                    .iter()
+                    .copied()
+                    .filter(|ip| !c.ip_is_internal(*ip))
+                    .collect();
+                if ips.is_empty() || c.name_is_internal(name) || !is_valid_hostname(name) {
+                    return Judgement::NotEgress("dns_answer");
+                }
+                Judgement::Learned(Learned {
+                    name: normalize_name(name),
+                    ips,
+                    ttl: *ttl,
+                    time: times.pick(ts::rfc3339(time)),
+                })
+            }
+            Event::Connection {
+                time,
+                protocol,
+                src,
+                dst,
+                dport,
+                name,
+                state,
+                ..
+            } => {
+                let names: Vec<String> = name
+                    .as_deref()
+                    .filter(|n| !c.name_is_internal(n) && is_valid_hostname(n))
+                    .map(normalize_name)
+                    .into_iter()
+                    .collect();
+                // Through a proxy or NAT the address is internal, but the name can point out.
+                let internal = c.ip_is_internal(*dst);
+                if internal && names.is_empty() {
+                    return Judgement::Internal;
+                }
+                Judgement::External(Observation {
+                    time: times.pick(ts::rfc3339(time)),
+                    kind: SourceKind::Capture,
+                    src: Endpoint {
+                        ip: Some(*src),
+                        ..Endpoint::default()
+                    },
+                    fact: Fact::Connection {
+                        dst_ip: (!internal).then_some(*dst),
+                        dst_port: Some(*dport).filter(|&p| p != 0),
+                        proto: *protocol,
+                        names,
+                    },
+                    verdict: state.map(|s| match s {
+                        State::Refused => Verdict::Refused,
+                        State::Unanswered => Verdict::Unanswered,
+                    }),
+                })
+            }
+        }
+    }
+}
