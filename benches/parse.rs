@@ -1,4 +1,5 @@
-//! Parse + classify throughput (bytes/s) for CoreDNS and Envoy lines, and the whole stage.
+//! Parse + classify throughput (bytes/s) for CoreDNS and Envoy lines, and the whole stage;
+//! packets/s of the capture reader and flow tracker.
 //! The CoreDNS corpus comes from benches/gen_coredns.py, the one generator the comparison
 //! script uses too; Envoy corpora repeat the bundled examples.
 
@@ -6,6 +7,8 @@ use std::hint::black_box;
 use std::process::Command;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use egress_scout::capture::flows::Tracker;
+use egress_scout::capture::reader;
 use egress_scout::config::Settings;
 use egress_scout::egress::{Judge, Judgement, Times};
 use egress_scout::enrich::NameCache;
@@ -125,6 +128,42 @@ fn benches(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    // Packet captures (benches/gen_pcap.py): the reader alone, then reader + flow tracker.
+    let capture = pcap_corpus();
+    let packets = reader::read_all(&capture[..], |_| true).unwrap();
+    let mut group = c.benchmark_group("capture");
+    group.throughput(Throughput::Elements(packets));
+    group.bench_function("read", |b| {
+        b.iter(|| reader::read_all(&capture[..], |p| black_box(p.data.len()) > 0).unwrap())
+    });
+    group.bench_function("read_track", |b| {
+        b.iter(|| {
+            let mut tracker = Tracker::new(100_000);
+            let mut out = Vec::new();
+            reader::read_all(&capture[..], |p| {
+                tracker.frame(p.time_ns, p.linktype, p.data, &mut out);
+                if out.len() > 1 << 20 {
+                    out.clear();
+                }
+                true
+            })
+            .unwrap();
+            tracker.finish(&mut out);
+            out.len()
+        })
+    });
+    group.finish();
+}
+
+fn pcap_corpus() -> Vec<u8> {
+    let out = Command::new("python3")
+        .arg(format!("{ROOT}/benches/gen_pcap.py"))
+        .args(["--packets", "300000"])
+        .output()
+        .expect("python3 runs benches/gen_pcap.py");
+    assert!(out.status.success());
+    out.stdout
 }
 
 criterion_group! {

@@ -37,16 +37,36 @@ struct Key {
     server: SocketAddr,
 }
 
-impl Key {
-    fn reversed(self) -> Key {
-        Key {
-            client: self.server,
-            server: self.client,
+/// Both ends of a flow in a fixed order, so either direction finds it with one lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Pair(SocketAddr, SocketAddr);
+
+impl Pair {
+    /// The pair, and whether `a` is its first end.
+    fn of(a: SocketAddr, b: SocketAddr) -> (Pair, bool) {
+        if a <= b {
+            (Pair(a, b), true)
+        } else {
+            (Pair(b, a), false)
         }
     }
 }
 
+/// The fields of a TCP segment the tracker reads.
+struct Segment<'a> {
+    syn: bool,
+    ack: bool,
+    rst: bool,
+    fin: bool,
+    payload: &'a [u8],
+}
+
+/// Maps keyed by addresses: foldhash, as SipHash was the tracker's largest cost.
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 struct Tcp {
+    /// Whether the client is the pair's first end.
+    client_first: bool,
     start: i128,
     last: i128,
     answered: bool,
@@ -56,6 +76,52 @@ struct Tcp {
     /// A FIN or RST was seen: the teardown's last packets still belong to it.
     closed: bool,
     first_bytes: Vec<u8>,
+}
+
+impl Tcp {
+    fn key(&self, pair: Pair) -> Key {
+        let (client, server) = if self.client_first {
+            (pair.0, pair.1)
+        } else {
+            (pair.1, pair.0)
+        };
+        Key { client, server }
+    }
+}
+
+/// One segment of a tracked connection.
+fn advance(
+    flow: &mut Tcp,
+    pair: Pair,
+    from_client: bool,
+    time: i128,
+    seg: &Segment<'_>,
+    out: &mut Vec<u8>,
+) {
+    flow.last = time;
+    if !from_client {
+        if seg.syn && seg.ack {
+            flow.answered = true;
+        } else if seg.rst && !flow.answered {
+            flow.refused = true;
+        }
+    }
+    if from_client && !seg.payload.is_empty() && !flow.reported {
+        let room = MAX_FIRST_BYTES.saturating_sub(flow.first_bytes.len());
+        flow.first_bytes
+            .extend_from_slice(&seg.payload[..seg.payload.len().min(room)]);
+        if let Some(name) = name_in(&flow.first_bytes) {
+            flow.reported = true;
+            emit_connection(out, flow.key(pair), flow, name.as_deref());
+        }
+    }
+    if (seg.rst || seg.fin) && !flow.closed {
+        flow.closed = true;
+        if !flow.reported {
+            flow.reported = true;
+            emit_connection(out, flow.key(pair), flow, None);
+        }
+    }
 }
 
 /// Whether a client's first bytes open TLS or an HTTP request.
@@ -92,9 +158,9 @@ pub struct Skipped {
 }
 
 pub struct Tracker {
-    tcp: HashMap<Key, Tcp>,
-    udp: HashMap<Key, i128>,
-    dns_tcp: HashMap<Key, Vec<u8>>,
+    tcp: Map<Pair, Tcp>,
+    udp: Map<Pair, i128>,
+    dns_tcp: Map<Key, Vec<u8>>,
     max_flows: usize,
     /// Time of the latest packet: what idle is measured against.
     now: i128,
@@ -105,9 +171,9 @@ pub struct Tracker {
 impl Tracker {
     pub fn new(max_flows: usize) -> Self {
         Tracker {
-            tcp: HashMap::new(),
-            udp: HashMap::new(),
-            dns_tcp: HashMap::new(),
+            tcp: Map::default(),
+            udp: Map::default(),
+            dns_tcp: Map::default(),
             max_flows: max_flows.max(1),
             now: 0,
             last_sweep: 0,
@@ -156,20 +222,16 @@ impl Tracker {
         };
         match &p.transport {
             Some(TransportSlice::Tcp(t)) => {
-                let key = Key {
-                    client: SocketAddr::new(src, t.source_port()),
-                    server: SocketAddr::new(dst, t.destination_port()),
+                let segment = Segment {
+                    syn: t.syn(),
+                    ack: t.ack(),
+                    rst: t.rst(),
+                    fin: t.fin(),
+                    payload: t.payload(),
                 };
-                self.tcp_segment(
-                    time,
-                    key,
-                    t.syn(),
-                    t.ack(),
-                    t.rst(),
-                    t.fin(),
-                    t.payload(),
-                    out,
-                );
+                let src = SocketAddr::new(src, t.source_port());
+                let dst = SocketAddr::new(dst, t.destination_port());
+                self.tcp_segment(time, src, dst, segment, out);
             }
             Some(TransportSlice::Udp(u)) => {
                 let key = Key {
@@ -190,85 +252,54 @@ impl Tracker {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn tcp_segment(
         &mut self,
         time: i128,
-        key: Key,
-        syn: bool,
-        ack: bool,
-        rst: bool,
-        fin: bool,
-        payload: &[u8],
+        src: SocketAddr,
+        dst: SocketAddr,
+        seg: Segment<'_>,
         out: &mut Vec<u8>,
     ) {
-        if key.client.port() == 53 && !payload.is_empty() {
-            self.dns_over_tcp(time, key, payload, out);
-        }
-        // A new SYN on the 5-tuple of a closed connection (port reuse) is a new connection.
-        if syn && !ack && self.tcp.get(&key).is_some_and(|f| f.closed) {
-            self.tcp.remove(&key);
-        }
-        let (key, from_client) = if self.tcp.contains_key(&key) {
-            (key, true)
-        } else if self.tcp.contains_key(&key.reversed()) {
-            (key.reversed(), false)
-        } else if rst || fin {
-            return;
-        } else {
-            // A new connection: from its SYN, or met in the middle (the capture started
-            // later, or missed the SYN): then its client is the side that speaks first in
-            // TLS or HTTP, else the one on the higher (ephemeral) port.
-            let (key, from_client, answered) = match (syn, ack) {
-                (true, false) => (key, true, false),
-                (true, true) => (key.reversed(), false, true),
-                _ if opens_stream(payload) || key.client.port() > key.server.port() => {
-                    (key, true, true)
-                }
-                _ => (key.reversed(), false, true),
+        if src.port() == 53 && !seg.payload.is_empty() {
+            let key = Key {
+                client: src,
+                server: dst,
             };
-            self.make_room(out);
-            self.tcp.insert(
-                key,
-                Tcp {
-                    start: time,
-                    last: time,
-                    answered,
-                    refused: false,
-                    reported: false,
-                    closed: false,
-                    first_bytes: Vec::new(),
-                },
-            );
-            (key, from_client)
-        };
-        let Some(flow) = self.tcp.get_mut(&key) else {
+            self.dns_over_tcp(time, key, seg.payload, out);
+        }
+        let (pair, src_first) = Pair::of(src, dst);
+        if let Some(flow) = self.tcp.get_mut(&pair) {
+            // A new SYN on the 5-tuple of a closed connection (port reuse) is a new one.
+            if !(seg.syn && !seg.ack && flow.closed) {
+                let from_client = src_first == flow.client_first;
+                advance(flow, pair, from_client, time, &seg, out);
+                return;
+            }
+            self.tcp.remove(&pair);
+        }
+        if seg.rst || seg.fin {
             return;
+        }
+        // A new connection: from its SYN, or met in the middle (the capture started later,
+        // or missed the SYN): then its client is the side that speaks first in TLS or HTTP,
+        // else the one on the higher (ephemeral) port.
+        let (src_is_client, answered) = match (seg.syn, seg.ack) {
+            (true, false) => (true, false),
+            (true, true) => (false, true),
+            _ => (opens_stream(seg.payload) || src.port() > dst.port(), true),
         };
-        flow.last = time;
-        if !from_client {
-            if syn && ack {
-                flow.answered = true;
-            } else if rst && !flow.answered {
-                flow.refused = true;
-            }
-        }
-        if from_client && !payload.is_empty() && !flow.reported {
-            let room = MAX_FIRST_BYTES.saturating_sub(flow.first_bytes.len());
-            flow.first_bytes
-                .extend_from_slice(&payload[..payload.len().min(room)]);
-            if let Some(name) = name_in(&flow.first_bytes) {
-                flow.reported = true;
-                emit_connection(out, key, flow, name.as_deref());
-            }
-        }
-        if (rst || fin) && !flow.closed {
-            flow.closed = true;
-            if !flow.reported {
-                flow.reported = true;
-                emit_connection(out, key, flow, None);
-            }
-        }
+        self.make_room(out);
+        let flow = self.tcp.entry(pair).or_insert(Tcp {
+            client_first: src_first == src_is_client,
+            start: time,
+            last: time,
+            answered,
+            refused: false,
+            reported: false,
+            closed: false,
+            first_bytes: Vec::new(),
+        });
+        advance(flow, pair, src_is_client, time, &seg, out);
     }
 
     /// DNS over TCP from a server: 2-byte length-prefixed messages, several per segment or
@@ -330,14 +361,13 @@ impl Tracker {
             }
             return;
         }
-        for k in [key, key.reversed()] {
-            if let Some(last) = self.udp.get_mut(&k) {
-                *last = time;
-                return;
-            }
+        let (pair, _) = Pair::of(key.client, key.server);
+        if let Some(last) = self.udp.get_mut(&pair) {
+            *last = time;
+            return;
         }
         self.make_room(out);
-        self.udp.insert(key, time);
+        self.udp.insert(pair, time);
         emit(
             out,
             &Event::Connection {
@@ -361,14 +391,14 @@ impl Tracker {
         self.expire(out, false);
         if self.tcp.len() + self.udp.len() >= self.max_flows {
             self.udp.clear();
-            let mut oldest: Vec<(Key, i128)> =
-                self.tcp.iter().map(|(k, f)| (*k, f.start)).collect();
+            let mut oldest: Vec<(Pair, i128)> =
+                self.tcp.iter().map(|(p, f)| (*p, f.start)).collect();
             oldest.sort_by_key(|&(_, t)| t);
-            for (key, _) in oldest.into_iter().take(self.max_flows / 2 + 1) {
-                if let Some(flow) = self.tcp.remove(&key)
+            for (pair, _) in oldest.into_iter().take(self.max_flows / 2 + 1) {
+                if let Some(flow) = self.tcp.remove(&pair)
                     && !flow.reported
                 {
-                    emit_connection(out, key, &flow, None);
+                    emit_connection(out, flow.key(pair), &flow, None);
                 }
             }
         }
@@ -376,17 +406,17 @@ impl Tracker {
 
     fn expire(&mut self, out: &mut Vec<u8>, all: bool) {
         let now = self.now;
-        let idle: Vec<Key> = self
+        let idle: Vec<Pair> = self
             .tcp
             .iter()
             .filter(|(_, f)| all || now - f.last > if f.closed { CLOSED_LINGER } else { TCP_IDLE })
             .map(|(k, _)| *k)
             .collect();
-        for key in idle {
-            if let Some(flow) = self.tcp.remove(&key)
+        for pair in idle {
+            if let Some(flow) = self.tcp.remove(&pair)
                 && !flow.reported
             {
-                emit_connection(out, key, &flow, None);
+                emit_connection(out, flow.key(pair), &flow, None);
             }
         }
         self.udp.retain(|_, last| now - *last <= UDP_IDLE);
