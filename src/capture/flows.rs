@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 use time::OffsetDateTime;
 
+use super::transport::{self, Transport};
 use super::{dns, http, link, tls};
 use crate::event::Protocol;
 use crate::parse::capture::{Event, State};
@@ -202,6 +203,32 @@ impl Tracker {
     }
 
     fn ip(&mut self, time: i128, packet: &[u8], out: &mut Vec<u8>, depth: u8) {
+        match transport::transport(packet) {
+            Some(Transport::Tcp {
+                src,
+                dst,
+                flags,
+                payload,
+            }) => {
+                let segment = Segment {
+                    syn: flags & transport::SYN != 0,
+                    ack: flags & transport::ACK != 0,
+                    rst: flags & transport::RST != 0,
+                    fin: flags & transport::FIN != 0,
+                    payload,
+                };
+                return self.tcp_segment(time, src, dst, segment, out);
+            }
+            Some(Transport::Udp { src, dst, payload }) => {
+                let key = Key {
+                    client: src,
+                    server: dst,
+                };
+                return self.udp_datagram(time, key, payload, out, depth);
+            }
+            // Fragments, extension headers, IP in IP: the thorough path.
+            None => {}
+        }
         let Ok(p) = LaxSlicedPacket::from_ip(packet) else {
             self.skipped.undecodable += 1;
             return;

@@ -10,6 +10,7 @@ mod http;
 pub mod link;
 pub mod reader;
 mod tls;
+mod transport;
 
 /// The first bytes of a pcap (both byte orders, micro/nanosecond, modified) or pcapng file.
 pub fn is_capture(head: &[u8]) -> bool {
