@@ -117,11 +117,9 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
         }
         // Captures are recognised by their first bytes, whatever --format says.
         if starts_like_capture(&path) {
-            settings.sources.push(SourceConfig::Pcap(PcapSourceConfig {
-                path,
-                max_flows: 100_000,
-                name: None,
-            }));
+            let pcap: PcapSourceConfig =
+                serde_json::from_value(serde_json::json!({ "path": path }))?;
+            settings.sources.push(SourceConfig::Pcap(pcap));
             continue;
         }
         settings.sources.push(SourceConfig::File(FileSourceConfig {

@@ -328,3 +328,148 @@ fn every_sample_capture_reads_and_its_names_are_found() {
     assert!(all_ips.contains("116.63.66.108"), "{all_ips:?}");
     assert!(all_ips.is_superset(&set(&["2607:f8b0:4005:80a::2004"])));
 }
+
+/// Runs `ip` with `args`; panics on failure.
+#[cfg(feature = "live")]
+fn ip(args: &[&str]) {
+    let status = std::process::Command::new("ip")
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "ip {args:?}");
+}
+
+/// Two network namespaces joined by a veth pair, documentation-range addresses only:
+/// nothing leaves the machine. Removed when dropped.
+#[cfg(feature = "live")]
+struct Namespaces {
+    a: String,
+    b: String,
+}
+
+#[cfg(feature = "live")]
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b] {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", ns])
+                .status();
+        }
+    }
+}
+
+#[cfg(feature = "live")]
+#[test]
+fn live_capture_across_a_veth_pair() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    let has_ip = Command::new("ip").arg("-V").output().is_ok();
+    if !root || !has_ip {
+        support::skipped("live capture needs root and iproute2 (network namespaces)");
+        return;
+    }
+    let id = std::process::id() % 100_000;
+    let ns = Namespaces {
+        a: format!("esa{id}"),
+        b: format!("esb{id}"),
+    };
+    let (va, vb) = (format!("va{id}"), format!("vb{id}"));
+    ip(&["netns", "add", &ns.a]);
+    ip(&["netns", "add", &ns.b]);
+    ip(&[
+        "link", "add", &va, "netns", &ns.a, "type", "veth", "peer", "name", &vb, "netns", &ns.b,
+    ]);
+    for (n, dev, addr) in [
+        (&ns.a, &va, "198.51.100.1/24"),
+        (&ns.b, &vb, "198.51.100.2/24"),
+    ] {
+        ip(&["-n", n, "addr", "add", addr, "dev", dev]);
+        ip(&["-n", n, "link", "set", dev, "up"]);
+        ip(&["-n", n, "link", "set", "lo", "up"]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("live.toml");
+    std::fs::write(
+        &config,
+        format!("[[sources]]\ntype = \"pcap\"\ninterface = \"{va}\"\nfilter = \"not arp\"\n"),
+    )
+    .unwrap();
+    let log = dir.path().join("run.log");
+    let mut run = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.a,
+            env!("CARGO_BIN_EXE_egress-scout"),
+            "run",
+            "--config",
+        ])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log).unwrap().contains("capturing") {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            std::fs::read_to_string(&log).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    // B answers a DNS query nobody sent (the capture only needs the answer) and serves TLS.
+    let answer = dns_response("dns.example.org.", Ipv4Addr::new(198, 51, 100, 2));
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", &ns.b, "python3", "-c"])
+        .arg(format!(
+            "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('198.51.100.2', 443)); s.listen()\nu=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('198.51.100.2', 53))\nu.sendto(bytes.fromhex('{}'), ('198.51.100.1', 40000))\nprint('ready', flush=True)\nc,_=s.accept(); c.recv(65536); c.close()",
+            hex(&answer)
+        ))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let hello = client_hello("live.example.com", 1800, 16384);
+    let status = Command::new("ip")
+        .args(["netns", "exec", &ns.a, "python3", "-c"])
+        .arg(format!(
+            "import socket\ns=socket.create_connection(('198.51.100.2', 443), timeout=10)\ns.sendall(bytes.fromhex('{}'))\ns.close()",
+            hex(&hello)
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        server.wait().unwrap().success(),
+        "the TLS server got the hello"
+    );
+    let stdout = run.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(serde_json::from_str::<Value>(&line).unwrap());
+        }
+    });
+    let mut found = std::collections::BTreeSet::new();
+    while !(found.contains("live.example.com") && found.contains("dns.example.org")) {
+        let v = support::expect(&rx, "a new destination", |v| v["update"] == "new");
+        found.extend(
+            v["names"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| n.as_str().map(String::from)),
+        );
+    }
+    support::terminate(&run);
+    assert!(run.wait().unwrap().success());
+}

@@ -16,6 +16,11 @@ export EGRESS_SCOUT_KUBE_APISERVER
 if command -v protoc >/dev/null; then
   export PROTOC=${PROTOC:-$(command -v protoc)}
 fi
+# Live capture is built with libpcap; its test also wants iproute2 for network namespaces.
+if [ ! -e /usr/include/pcap.h ] || ! command -v ip >/dev/null; then
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap-dev iproute2 >&2
+fi
 # Here a missing service is a failure, not a skip.
 export EGRESS_SCOUT_REQUIRE_SERVICES=1
-cargo test --locked "$@"
+cargo test --locked --features live "$@"

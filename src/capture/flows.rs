@@ -197,6 +197,12 @@ impl Tracker {
         }
     }
 
+    /// Live capture: idle flows expire by the wall clock even when no packet arrives.
+    pub fn tick(&mut self, now_ns: i128, out: &mut Vec<u8>) {
+        self.now = self.now.max(now_ns);
+        self.expire(out, false);
+    }
+
     /// Reports every connection still waiting for its first bytes (end of the capture).
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         self.expire(out, true);

@@ -281,11 +281,31 @@ fn default_max_backoff_ms() -> u64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PcapSourceConfig {
-    pub path: PathBuf,
+    /// A capture file, read to its end. Relative to the pipeline file's folder.
+    pub path: Option<PathBuf>,
+    /// Or an interface to capture from live (`any`: all of them), until shutdown. Needs a
+    /// build with `--features live` (libpcap) and CAP_NET_RAW.
+    pub interface: Option<String>,
+    /// Live: a BPF filter, as tcpdump takes it, e.g. `"not port 22"`.
+    pub filter: Option<String>,
+    /// Live: bytes kept of each packet (enough for the ClientHellos of most clients).
+    #[serde(default = "default_snaplen")]
+    pub snaplen: i32,
+    /// Live: the kernel's capture ring; packets that do not fit are dropped and counted.
+    #[serde(default = "default_ring")]
+    pub buffer_bytes: i32,
     /// Flows tracked at once at most (TCP awaiting their first bytes, UDP until idle).
     #[serde(default = "default_max_flows")]
     pub max_flows: usize,
     pub name: Option<String>,
+}
+
+fn default_snaplen() -> i32 {
+    2048
+}
+
+fn default_ring() -> i32 {
+    32 << 20
 }
 
 fn default_max_flows() -> usize {
@@ -611,10 +631,16 @@ impl SourceConfig {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("falco:{}", f.address())),
-            SourceConfig::Pcap(p) => p
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("pcap:{}", p.path.display())),
+            SourceConfig::Pcap(p) => {
+                p.name
+                    .clone()
+                    .unwrap_or_else(|| match (&p.path, &p.interface) {
+                        (Some(path), _) => format!("pcap:{}", path.display()),
+                        (None, interface) => {
+                            format!("pcap:live:{}", interface.as_deref().unwrap_or(""))
+                        }
+                    })
+            }
         }
     }
 
@@ -729,7 +755,9 @@ impl Settings {
         for source in &mut self.sources {
             match source {
                 SourceConfig::File(f) if f.path.is_relative() => f.path = base.join(&f.path),
-                SourceConfig::Pcap(p) if p.path.is_relative() => p.path = base.join(&p.path),
+                SourceConfig::Pcap(PcapSourceConfig {
+                    path: Some(path), ..
+                }) if path.is_relative() => *path = base.join(&*path),
                 SourceConfig::KubernetesFiles(k) => {
                     for pattern in k.include.iter_mut().chain(&mut k.exclude) {
                         if Path::new(pattern.as_str()).is_relative() {

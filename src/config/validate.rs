@@ -183,6 +183,27 @@ impl Settings {
                     }
                     tls_problems(i, h.tls.as_ref(), &mut problem);
                 }
+                SourceConfig::Pcap(p) => {
+                    match (&p.path, &p.interface) {
+                        (Some(_), Some(_)) | (None, None) => problem(
+                            format!("sources[{i}]"),
+                            "set path (a capture file) or interface (live capture, e.g. \"any\"), not both".into(),
+                        ),
+                        (Some(path), None) => {
+                            if let Err(why) = readable(path) {
+                                problem(format!("sources[{i}].path"), format!("cannot read {}: {why}", path.display()));
+                            }
+                        }
+                        (None, Some(_)) if !cfg!(feature = "live") => problem(
+                            format!("sources[{i}].interface"),
+                            "this build has no live capture; build with `cargo build --release --features live` (needs libpcap-dev)".into(),
+                        ),
+                        (None, Some(_)) => {}
+                    }
+                    if p.max_flows == 0 || p.snaplen < 64 || p.buffer_bytes < 65536 {
+                        problem(format!("sources[{i}]"), "max_flows must be at least 1, snaplen at least 64 and buffer_bytes at least 65536".into());
+                    }
+                }
                 SourceConfig::Falco(f) => {
                     if f.input == crate::config::FalcoInput::Http
                         && f.address().parse::<std::net::SocketAddr>().is_err()

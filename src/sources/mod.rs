@@ -110,6 +110,18 @@ impl SourceCtx {
         self.stats.add(&mut tally);
     }
 
+    /// Counts `n` received events lost before the stage (a full kernel capture ring).
+    #[cfg_attr(not(feature = "live"), allow(dead_code))]
+    fn dropped(&self, n: u64, reason: &'static str) {
+        if n == 0 {
+            return;
+        }
+        tracing::warn!(source = %self.stats.name, n, reason, "input lost");
+        let mut tally = Tally::received(n);
+        tally.count_n(Outcome::Dropped, Some(reason), n);
+        self.stats.add(&mut tally);
+    }
+
     /// Sends the stream's unterminated last line and the end marker.
     async fn finish(&self, mut framer: LineFramer) {
         let lines = framer.finish().unwrap_or_default();
