@@ -139,24 +139,9 @@ fn fixture_frames() -> Vec<Vec<u8>> {
         answers.extend_from_slice(&m);
     }
     let cut = answers.len() - 10;
-    frames.push(tcp4(
-        resolver,
-        53,
-        CLIENT,
-        40001,
-        "A",
-        false,
-        &answers[..cut],
-    ));
-    frames.push(tcp4(
-        resolver,
-        53,
-        CLIENT,
-        40001,
-        "A",
-        false,
-        &answers[cut..],
-    ));
+    for part in [&answers[..cut], &answers[cut..]] {
+        frames.push(tcp4(resolver, 53, CLIENT, 40001, "A", false, part));
+    }
     // A connection to a resolved address that nobody answers (its SYN sent twice).
     for _ in 0..2 {
         frames.push(tcp4(

@@ -54,15 +54,20 @@ pub fn host(stream: &[u8]) -> Request<'_> {
 
 /// The value of a `Host:` line that ends within `head`.
 fn complete_host_line(head: &[u8]) -> Option<&[u8]> {
-    let mut lines = head.split(|&b| b == b'\n');
-    lines.next(); // the request line
-    let mut rest = lines.collect::<Vec<_>>();
-    rest.pop(); // the last piece has no line end yet
-    rest.into_iter().find_map(|line| {
+    // After the request line; the last piece has no line end yet.
+    let mut lines = head.split(|&b| b == b'\n').skip(1).peekable();
+    while let Some(line) = lines.next() {
+        if lines.peek().is_none() {
+            return None;
+        }
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let (name, value) = line.split_at(line.iter().position(|&b| b == b':')?);
-        name.eq_ignore_ascii_case(b"host").then(|| &value[1..])
-    })
+        if let Some(colon) = line.iter().position(|&b| b == b':')
+            && line[..colon].eq_ignore_ascii_case(b"host")
+        {
+            return Some(&line[colon + 1..]);
+        }
+    }
+    None
 }
 
 fn strip_port(host: &str) -> &str {
