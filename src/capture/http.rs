@@ -57,9 +57,8 @@ fn complete_host_line(head: &[u8]) -> Option<&[u8]> {
     // After the request line; the last piece has no line end yet.
     let mut lines = head.split(|&b| b == b'\n').skip(1).peekable();
     while let Some(line) = lines.next() {
-        if lines.peek().is_none() {
-            return None;
-        }
+        // A line is whole when another piece follows it.
+        lines.peek()?;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if let Some(colon) = line.iter().position(|&b| b == b':')
             && line[..colon].eq_ignore_ascii_case(b"host")
