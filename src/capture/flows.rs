@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
-use time::OffsetDateTime;
 
 use super::transport::{self, Transport};
 use super::{dns, http, link, tls};
@@ -404,7 +403,7 @@ impl Tracker {
         emit(
             out,
             &Event::Connection {
-                time: rfc3339(time).into(),
+                time_ns: time as i64,
                 protocol: Protocol::Udp,
                 src: key.client.ip(),
                 sport: key.client.port(),
@@ -465,7 +464,7 @@ fn emit_connection(out: &mut Vec<u8>, key: Key, flow: &Tcp, name: Option<&str>) 
     emit(
         out,
         &Event::Connection {
-            time: rfc3339(flow.start).into(),
+            time_ns: flow.start as i64,
             protocol: Protocol::Tcp,
             src: key.client.ip(),
             sport: key.client.port(),
@@ -479,11 +478,10 @@ fn emit_connection(out: &mut Vec<u8>, key: Key, flow: &Tcp, name: Option<&str>) 
 
 /// A DNS response to `client`: its lookup, then the addresses it got.
 fn emit_answer(out: &mut Vec<u8>, time: i128, client: IpAddr, a: dns::Answer) {
-    let time = rfc3339(time);
     emit(
         out,
         &Event::Lookup {
-            time: time.as_str().into(),
+            time_ns: time as i64,
             client,
             name: a.name.as_str().into(),
         },
@@ -491,7 +489,7 @@ fn emit_answer(out: &mut Vec<u8>, time: i128, client: IpAddr, a: dns::Answer) {
     emit(
         out,
         &Event::DnsAnswer {
-            time: time.into(),
+            time_ns: time as i64,
             name: a.name.into(),
             ips: a.ips,
             ttl: a.ttl,
@@ -503,10 +501,4 @@ fn emit(out: &mut Vec<u8>, event: &Event<'_>) {
     if serde_json::to_writer(&mut *out, event).is_ok() {
         out.push(b'\n');
     }
-}
-
-fn rfc3339(ns: i128) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(ns)
-        .map(crate::parse::time::format)
-        .unwrap_or_else(|_| crate::parse::time::format(OffsetDateTime::UNIX_EPOCH))
 }

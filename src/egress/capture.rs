@@ -5,13 +5,17 @@ use super::{Judge, Judgement, Learned, Times, normalize_name};
 use crate::classify::is_valid_hostname;
 use crate::event::{Endpoint, Fact, Observation, SourceKind, Verdict};
 use crate::parse::capture::{Event, State};
-use crate::parse::time as ts;
+use time::OffsetDateTime;
 
 impl Judge {
     pub(super) fn captured(&self, e: &Event<'_>, times: &Times<'_>) -> Judgement {
         let c = &self.classifier;
         match e {
-            Event::Lookup { time, client, name } => {
+            Event::Lookup {
+                time_ns,
+                client,
+                name,
+            } => {
                 if c.name_is_internal(name) {
                     return Judgement::Internal;
                 }
@@ -19,7 +23,7 @@ impl Judge {
                     return Judgement::Invalid("invalid_name");
                 }
                 Judgement::External(Observation {
-                    time: times.pick(ts::rfc3339(time)),
+                    time: times.pick(at(*time_ns)),
                     kind: SourceKind::Capture,
                     src: Endpoint {
                         ip: Some(*client),
@@ -32,7 +36,7 @@ impl Judge {
                 })
             }
             Event::DnsAnswer {
-                time,
+                time_ns,
                 name,
                 ips,
                 ttl,
@@ -49,11 +53,11 @@ impl Judge {
                     name: normalize_name(name),
                     ips,
                     ttl: *ttl,
-                    time: times.pick(ts::rfc3339(time)),
+                    time: times.pick(at(*time_ns)),
                 })
             }
             Event::Connection {
-                time,
+                time_ns,
                 protocol,
                 src,
                 dst,
@@ -74,7 +78,7 @@ impl Judge {
                     return Judgement::Internal;
                 }
                 Judgement::External(Observation {
-                    time: times.pick(ts::rfc3339(time)),
+                    time: times.pick(at(*time_ns)),
                     kind: SourceKind::Capture,
                     src: Endpoint {
                         ip: Some(*src),
@@ -94,4 +98,9 @@ impl Judge {
             }
         }
     }
+}
+
+/// A capture's nanosecond time; none when out of range.
+fn at(ns: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(ns.into()).ok()
 }

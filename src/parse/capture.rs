@@ -15,8 +15,8 @@ use crate::event::Protocol;
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event<'a> {
     Connection {
-        #[serde(borrow)]
-        time: Cow<'a, str>,
+        /// Nanoseconds since the Unix epoch, as the capture recorded them.
+        time_ns: i64,
         protocol: Protocol,
         src: IpAddr,
         sport: u16,
@@ -29,16 +29,14 @@ pub enum Event<'a> {
     },
     /// A client got addresses for a name: a lookup, like a CoreDNS query line.
     Lookup {
-        #[serde(borrow)]
-        time: Cow<'a, str>,
+        time_ns: i64,
         client: IpAddr,
         #[serde(borrow)]
         name: Cow<'a, str>,
     },
     /// The addresses of a name, for naming later connections.
     DnsAnswer {
-        #[serde(borrow)]
-        time: Cow<'a, str>,
+        time_ns: i64,
         #[serde(borrow)]
         name: Cow<'a, str>,
         ips: Vec<IpAddr>,
