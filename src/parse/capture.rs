@@ -12,7 +12,9 @@ use super::{ParseError, Parsed, Record};
 use crate::event::Protocol;
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+// Externally tagged (`{"connection":{...}}`): serde reads it in one pass, where an internal
+// tag would buffer every field first.
+#[serde(rename_all = "snake_case")]
 pub enum Event<'a> {
     Connection {
         /// Nanoseconds since the Unix epoch, as the capture recorded them.
