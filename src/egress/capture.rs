@@ -2,7 +2,6 @@
 //! server name or `Host` its first bytes carried; a DNS answer teaches the IP->name cache.
 
 use super::{Judge, Judgement, Learned, Times, normalize_name};
-use crate::classify::is_valid_hostname;
 use crate::event::{Endpoint, Fact, Observation, SourceKind, Verdict};
 use crate::parse::capture::{Event, State};
 use time::OffsetDateTime;
@@ -16,11 +15,8 @@ impl Judge {
                 client,
                 name,
             } => {
-                if c.name_is_internal(name) {
-                    return Judgement::Internal;
-                }
-                if !is_valid_hostname(name) {
-                    return Judgement::Invalid("invalid_name");
+                if let Some(rejected) = self.reject_name(name) {
+                    return rejected;
                 }
                 Judgement::External(Observation {
                     time: times.pick(at(*time_ns)),
@@ -46,11 +42,11 @@ impl Judge {
                     .copied()
                     .filter(|ip| !c.ip_is_internal(*ip))
                     .collect();
-                if ips.is_empty() || c.name_is_internal(name) || !is_valid_hostname(name) {
+                let Some(name) = self.external_name(name).filter(|_| !ips.is_empty()) else {
                     return Judgement::NotEgress("dns_answer");
-                }
+                };
                 Judgement::Learned(Learned {
-                    name: normalize_name(name),
+                    name,
                     ips,
                     ttl: *ttl,
                     time: times.pick(at(*time_ns)),
@@ -68,8 +64,7 @@ impl Judge {
             } => {
                 let names: Vec<String> = name
                     .as_deref()
-                    .filter(|n| !c.name_is_internal(n) && is_valid_hostname(n))
-                    .map(normalize_name)
+                    .and_then(|n| self.external_name(n))
                     .into_iter()
                     .collect();
                 // Through a proxy or NAT the address is internal, but the name can point out.

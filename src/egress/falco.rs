@@ -5,8 +5,7 @@
 
 use std::net::IpAddr;
 
-use super::{Judge, Judgement, Times, normalize_name};
-use crate::classify::is_valid_hostname;
+use super::{Judge, Judgement, Times};
 use crate::event::{Endpoint, Fact, Observation, Protocol, SourceKind};
 use crate::parse::falco::Alert;
 use crate::parse::time as ts;
@@ -47,8 +46,7 @@ impl Judge {
         let names = f
             .sip_name
             .as_deref()
-            .filter(|n| !self.classifier.name_is_internal(n) && is_valid_hostname(n))
-            .map(normalize_name)
+            .and_then(|n| self.external_name(n))
             .into_iter()
             .collect();
         Judgement::External(Observation {

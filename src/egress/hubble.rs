@@ -6,7 +6,6 @@
 use std::net::IpAddr;
 
 use super::{Judge, Judgement, Learned, Times, normalize_name};
-use crate::classify::is_valid_hostname;
 use crate::event::{Endpoint, Fact, Observation, Protocol, SourceKind, Verdict};
 use crate::parse::hubble::{self, Flow};
 use crate::parse::time as ts;
@@ -24,21 +23,18 @@ impl Judge {
             let name = dns.query.as_ref();
             if l7.kind.as_deref() == Some("RESPONSE") || reply {
                 let ips: Vec<IpAddr> = dns.ips.iter().filter_map(|ip| ip.parse().ok()).collect();
-                if ips.is_empty() || c.name_is_internal(name) || !is_valid_hostname(name) {
+                let Some(name) = self.external_name(name).filter(|_| !ips.is_empty()) else {
                     return Judgement::NotEgress("dns_answer");
-                }
+                };
                 return Judgement::Learned(Learned {
-                    name: normalize_name(name),
+                    name,
                     ips,
                     ttl: dns.ttl,
                     time,
                 });
             }
-            if c.name_is_internal(name) {
-                return Judgement::Internal;
-            }
-            if !is_valid_hostname(name) {
-                return Judgement::Invalid("invalid_name");
+            if let Some(rejected) = self.reject_name(name) {
+                return rejected;
             }
             return Judgement::External(Observation {
                 time,
@@ -78,16 +74,7 @@ impl Judge {
             }
             _ => return Judgement::NotEgress("no_l4"),
         };
-        let mut names: Vec<String> = Vec::new();
-        for n in &f.destination_names {
-            let n = n.as_ref();
-            if !c.name_is_internal(n) && is_valid_hostname(n) {
-                let n = normalize_name(n);
-                if !names.contains(&n) {
-                    names.push(n);
-                }
-            }
-        }
+        let names = self.external_names(f.destination_names.iter().map(|n| n.as_ref()));
         Judgement::External(Observation {
             time,
             kind: SourceKind::Hubble,

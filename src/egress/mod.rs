@@ -62,6 +62,36 @@ impl Times<'_> {
 }
 
 impl Judge {
+    /// Why a looked-up name is not an external lookup (internal, or not a name at all); none
+    /// when it is one. Checked before anything is allocated for the name.
+    fn reject_name(&self, name: &str) -> Option<Judgement> {
+        if self.classifier.name_is_internal(name) {
+            Some(Judgement::Internal)
+        } else if !is_valid_hostname(name) {
+            Some(Judgement::Invalid("invalid_name"))
+        } else {
+            None
+        }
+    }
+
+    /// A name a destination is known by, normalized, when it is external and valid.
+    fn external_name(&self, name: &str) -> Option<String> {
+        self.reject_name(name)
+            .is_none()
+            .then(|| normalize_name(name))
+    }
+
+    /// The external, valid names among `names`, normalized, each once.
+    fn external_names<'n>(&self, names: impl IntoIterator<Item = &'n str>) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for name in names.into_iter().filter_map(|n| self.external_name(n)) {
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+        out
+    }
+
     pub fn judge(&self, record: &Record<'_>, times: &Times<'_>) -> Judgement {
         match record {
             Record::Dns(q) => self.dns(q, times),
@@ -78,22 +108,17 @@ impl Judge {
     fn forwarded(&self, obs: &Observation) -> Judgement {
         let c = &self.classifier;
         let fact = match &obs.fact {
-            Fact::Dns { qname } if c.name_is_internal(qname) => return Judgement::Internal,
-            Fact::Dns { qname } if !is_valid_hostname(qname) => {
-                return Judgement::Invalid("invalid_name");
-            }
-            Fact::Dns { .. } => obs.fact.clone(),
+            Fact::Dns { qname } => match self.reject_name(qname) {
+                Some(rejected) => return rejected,
+                None => obs.fact.clone(),
+            },
             Fact::Connection {
                 dst_ip,
                 dst_port,
                 proto,
                 names,
             } => {
-                let names: Vec<String> = names
-                    .iter()
-                    .filter(|n| !c.name_is_internal(n) && is_valid_hostname(n))
-                    .cloned()
-                    .collect();
+                let names = self.external_names(names.iter().map(String::as_str));
                 let dst_ip = dst_ip.filter(|ip| !c.ip_is_internal(*ip));
                 if names.is_empty() && dst_ip.is_none() {
                     return Judgement::Internal;
@@ -119,11 +144,8 @@ impl Judge {
         if q.qclass != "IN" {
             return Judgement::NotEgress("not_class_in");
         }
-        if self.classifier.name_is_internal(q.qname) {
-            return Judgement::Internal;
-        }
-        if !is_valid_hostname(q.qname) {
-            return Judgement::Invalid("invalid_name");
+        if let Some(rejected) = self.reject_name(q.qname) {
+            return rejected;
         }
         if q.rcode == "NXDOMAIN" && !self.report_nxdomain {
             return Judgement::NotEgress("nxdomain");
@@ -179,11 +201,10 @@ impl Judge {
                 if !c.ip_is_internal(addr) && ip.is_none() {
                     ip = Some(SocketAddr::new(addr, 0));
                 }
-            } else if !c.name_is_internal(name) && is_valid_hostname(name) {
-                let name = normalize_name(name);
-                if !names.contains(&name) {
-                    names.push(name);
-                }
+            } else if let Some(name) = self.external_name(name)
+                && !names.contains(&name)
+            {
+                names.push(name);
             }
         }
         // DOWNSTREAM_LOCAL_ADDRESS of an outbound listener is the address the app dialled.
