@@ -176,22 +176,12 @@ fn fixture_frames() -> Vec<Vec<u8>> {
         .unwrap()
         .octets();
     frames.push(v6(c6, s6, 40004, 80, true, b""));
-    frames.push(v6(
-        c6,
-        s6,
-        40004,
-        80,
-        false,
-        b"GET /index.html HTTP/1.1\r\n",
-    ));
-    frames.push(v6(
-        c6,
-        s6,
-        40004,
-        80,
-        false,
+    for part in [
+        &b"GET /index.html HTTP/1.1\r\n"[..],
         b"Host: v6.example.org:80\r\nAccept: */*\r\n\r\n",
-    ));
+    ] {
+        frames.push(v6(c6, s6, 40004, 80, false, part));
+    }
     // UDP: the first datagram starts the flow, the reply belongs to it.
     let udp = |src: [u8; 4], sport, dst: [u8; 4], dport| {
         let mut out = Vec::new();

@@ -101,24 +101,22 @@ impl SourceCtx {
 
     /// Counts `n` received events that were dropped as malformed before the stage.
     fn discard(&self, n: u64, reason: &'static str) {
-        if n == 0 {
-            return;
-        }
-        tracing::warn!(source = %self.stats.name, n, reason, "input dropped");
-        let mut tally = Tally::received(n);
-        tally.count_n(Outcome::Malformed, Some(reason), n);
-        self.stats.add(&mut tally);
+        self.lose(n, Outcome::Malformed, reason, "input dropped");
     }
 
     /// Counts `n` received events lost before the stage (a full kernel capture ring).
     #[cfg_attr(not(feature = "live"), allow(dead_code))]
     fn dropped(&self, n: u64, reason: &'static str) {
+        self.lose(n, Outcome::Dropped, reason, "input lost");
+    }
+
+    fn lose(&self, n: u64, outcome: Outcome, reason: &'static str, message: &str) {
         if n == 0 {
             return;
         }
-        tracing::warn!(source = %self.stats.name, n, reason, "input lost");
+        tracing::warn!(source = %self.stats.name, n, reason, "{message}");
         let mut tally = Tally::received(n);
-        tally.count_n(Outcome::Dropped, Some(reason), n);
+        tally.count_n(outcome, Some(reason), n);
         self.stats.add(&mut tally);
     }
 
