@@ -119,6 +119,7 @@ fn benches(c: &mut Criterion) {
                 source: 0,
                 stream: Default::default(),
                 lines: dns.clone(),
+                findings: Vec::new(),
                 read_at: OffsetDateTime::UNIX_EPOCH,
                 end: true,
                 ack: None,

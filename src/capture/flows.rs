@@ -1,4 +1,4 @@
-//! The flow tracker: packets in, findings out as JSON lines (see [`crate::parse::capture`]).
+//! The flow tracker: packets in, findings out as typed events (see [`crate::parse::capture`]).
 //! A TCP connection starts with a SYN without ACK (retransmissions counted once); it is
 //! reported once its client's first bytes say what it is (a TLS ClientHello's server name, an
 //! HTTP request's `Host`, or neither), or when it ends or goes idle (then noted refused or
@@ -7,7 +7,7 @@
 //! expire, and a full table reports its oldest flows early.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
@@ -37,13 +37,50 @@ struct Key {
     server: SocketAddr,
 }
 
+/// One end of a flow, packed: 20 bytes where a `SocketAddr` takes 32, hashed in three
+/// writes, so the flow tables stay small and their lookups cheap. Ordered by port first:
+/// the two ends of a flow rarely share one, so one comparison orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct End {
+    port: u16,
+    v6: bool,
+    ip: [u8; 16],
+}
+
+impl End {
+    fn of(addr: SocketAddr) -> End {
+        match addr.ip() {
+            IpAddr::V4(v4) => End {
+                port: addr.port(),
+                v6: false,
+                ip: v4.to_ipv6_mapped().octets(),
+            },
+            IpAddr::V6(v6) => End {
+                port: addr.port(),
+                v6: true,
+                ip: v6.octets(),
+            },
+        }
+    }
+
+    fn addr(self) -> SocketAddr {
+        let v6 = Ipv6Addr::from(self.ip);
+        let ip = match v6.to_ipv4_mapped() {
+            Some(v4) if !self.v6 => IpAddr::V4(v4),
+            _ => IpAddr::V6(v6),
+        };
+        SocketAddr::new(ip, self.port)
+    }
+}
+
 /// Both ends of a flow in a fixed order, so either direction finds it with one lookup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Pair(SocketAddr, SocketAddr);
+struct Pair(End, End);
 
 impl Pair {
     /// The pair, and whether `a` is its first end.
     fn of(a: SocketAddr, b: SocketAddr) -> (Pair, bool) {
+        let (a, b) = (End::of(a), End::of(b));
         if a <= b {
             (Pair(a, b), true)
         } else {
@@ -75,6 +112,9 @@ struct Tcp {
     reported: bool,
     /// A FIN or RST was seen: the teardown's last packets still belong to it.
     closed: bool,
+    /// The client sent bytes.
+    spoke: bool,
+    /// The client's first bytes while they may still name the connection.
     first_bytes: Vec<u8>,
 }
 
@@ -85,7 +125,10 @@ impl Tcp {
         } else {
             (pair.1, pair.0)
         };
-        Key { client, server }
+        Key {
+            client: client.addr(),
+            server: server.addr(),
+        }
     }
 }
 
@@ -96,7 +139,7 @@ fn advance(
     from_client: bool,
     time: i128,
     seg: &Segment<'_>,
-    out: &mut Vec<u8>,
+    out: &mut Vec<Event<'static>>,
 ) {
     flow.last = time;
     if !from_client {
@@ -107,12 +150,24 @@ fn advance(
         }
     }
     if from_client && !seg.payload.is_empty() && !flow.reported {
-        let room = MAX_FIRST_BYTES.saturating_sub(flow.first_bytes.len());
-        flow.first_bytes
-            .extend_from_slice(&seg.payload[..seg.payload.len().min(room)]);
-        if let Some(name) = name_in(&flow.first_bytes) {
+        // Most first segments hold the whole hello or request: read them where they are.
+        let found = if flow.spoke {
+            let room = MAX_FIRST_BYTES.saturating_sub(flow.first_bytes.len());
+            flow.first_bytes
+                .extend_from_slice(&seg.payload[..seg.payload.len().min(room)]);
+            name_in(&flow.first_bytes)
+        } else {
+            flow.spoke = true;
+            let found = name_in(seg.payload);
+            if found.is_none() {
+                let kept = seg.payload.len().min(MAX_FIRST_BYTES);
+                flow.first_bytes.extend_from_slice(&seg.payload[..kept]);
+            }
+            found
+        };
+        if let Some(name) = found {
             flow.reported = true;
-            emit_connection(out, flow.key(pair), flow, name.as_deref());
+            emit_connection(out, flow.key(pair), flow, name);
         }
     }
     if (seg.rst || seg.fin) && !flow.closed {
@@ -182,7 +237,13 @@ impl Tracker {
     }
 
     /// One captured frame; findings are appended to `out`.
-    pub fn frame(&mut self, time_ns: i128, linktype: i32, frame: &[u8], out: &mut Vec<u8>) {
+    pub fn frame(
+        &mut self,
+        time_ns: i128,
+        linktype: i32,
+        frame: &[u8],
+        out: &mut Vec<Event<'static>>,
+    ) {
         self.now = self.now.max(time_ns);
         match link::ip_packet(linktype, frame) {
             Ok(ip) => self.ip(time_ns, ip, out, 0),
@@ -197,17 +258,17 @@ impl Tracker {
     }
 
     /// Live capture: idle flows expire by the wall clock even when no packet arrives.
-    pub fn tick(&mut self, now_ns: i128, out: &mut Vec<u8>) {
+    pub fn tick(&mut self, now_ns: i128, out: &mut Vec<Event<'static>>) {
         self.now = self.now.max(now_ns);
         self.expire(out, false);
     }
 
     /// Reports every connection still waiting for its first bytes (end of the capture).
-    pub fn finish(&mut self, out: &mut Vec<u8>) {
+    pub fn finish(&mut self, out: &mut Vec<Event<'static>>) {
         self.expire(out, true);
     }
 
-    fn ip(&mut self, time: i128, packet: &[u8], out: &mut Vec<u8>, depth: u8) {
+    fn ip(&mut self, time: i128, packet: &[u8], out: &mut Vec<Event<'static>>, depth: u8) {
         match transport::transport(packet) {
             Some(Transport::Tcp {
                 src,
@@ -290,7 +351,7 @@ impl Tracker {
         src: SocketAddr,
         dst: SocketAddr,
         seg: Segment<'_>,
-        out: &mut Vec<u8>,
+        out: &mut Vec<Event<'static>>,
     ) {
         if src.port() == 53 && !seg.payload.is_empty() {
             let key = Key {
@@ -329,6 +390,7 @@ impl Tracker {
             refused: false,
             reported: false,
             closed: false,
+            spoke: false,
             first_bytes: Vec::new(),
         });
         advance(flow, pair, src_is_client, time, &seg, out);
@@ -336,7 +398,13 @@ impl Tracker {
 
     /// DNS over TCP from a server: 2-byte length-prefixed messages, several per segment or
     /// one over several.
-    fn dns_over_tcp(&mut self, time: i128, key: Key, payload: &[u8], out: &mut Vec<u8>) {
+    fn dns_over_tcp(
+        &mut self,
+        time: i128,
+        key: Key,
+        payload: &[u8],
+        out: &mut Vec<Event<'static>>,
+    ) {
         let buf = self.dns_tcp.entry(key).or_default();
         if buf.len() + payload.len() > MAX_DNS_TCP {
             buf.clear();
@@ -362,7 +430,14 @@ impl Tracker {
         }
     }
 
-    fn udp_datagram(&mut self, time: i128, key: Key, payload: &[u8], out: &mut Vec<u8>, depth: u8) {
+    fn udp_datagram(
+        &mut self,
+        time: i128,
+        key: Key,
+        payload: &[u8],
+        out: &mut Vec<Event<'static>>,
+        depth: u8,
+    ) {
         // Overlay networks: the inner frame is the pod's traffic.
         if depth < MAX_DEPTH {
             match key.server.port() {
@@ -400,23 +475,20 @@ impl Tracker {
         }
         self.make_room(out);
         self.udp.insert(pair, time);
-        emit(
-            out,
-            &Event::Connection {
-                time_ns: time as i64,
-                protocol: Protocol::Udp,
-                src: key.client.ip(),
-                sport: key.client.port(),
-                dst: key.server.ip(),
-                dport: key.server.port(),
-                name: None,
-                state: None,
-            },
-        );
+        out.push(Event::Connection {
+            time_ns: time as i64,
+            protocol: Protocol::Udp,
+            src: key.client.ip(),
+            sport: key.client.port(),
+            dst: key.server.ip(),
+            dport: key.server.port(),
+            name: None,
+            state: None,
+        });
     }
 
     /// Keeps the tables within `max_flows`: idle flows go first, then the oldest.
-    fn make_room(&mut self, out: &mut Vec<u8>) {
+    fn make_room(&mut self, out: &mut Vec<Event<'static>>) {
         if self.tcp.len() + self.udp.len() < self.max_flows {
             return;
         }
@@ -425,8 +497,12 @@ impl Tracker {
             self.udp.clear();
             let mut oldest: Vec<(Pair, i128)> =
                 self.tcp.iter().map(|(p, f)| (*p, f.start)).collect();
-            oldest.sort_by_key(|&(_, t)| t);
-            for (pair, _) in oldest.into_iter().take(self.max_flows / 2 + 1) {
+            // The older half, in no particular order: a selection, not a sort.
+            let half = (self.max_flows / 2 + 1).min(oldest.len());
+            if half < oldest.len() {
+                oldest.select_nth_unstable_by_key(half, |&(_, t)| t);
+            }
+            for &(pair, _) in &oldest[..half] {
                 if let Some(flow) = self.tcp.remove(&pair)
                     && !flow.reported
                 {
@@ -436,7 +512,7 @@ impl Tracker {
         }
     }
 
-    fn expire(&mut self, out: &mut Vec<u8>, all: bool) {
+    fn expire(&mut self, out: &mut Vec<Event<'static>>, all: bool) {
         let now = self.now;
         let idle: Vec<Pair> = self
             .tcp
@@ -455,50 +531,35 @@ impl Tracker {
     }
 }
 
-fn emit_connection(out: &mut Vec<u8>, key: Key, flow: &Tcp, name: Option<&str>) {
+fn emit_connection(out: &mut Vec<Event<'static>>, key: Key, flow: &Tcp, name: Option<String>) {
     let state = match (flow.answered, flow.refused) {
         (_, true) => Some(State::Refused),
-        (false, false) if flow.first_bytes.is_empty() => Some(State::Unanswered),
+        (false, false) if !flow.spoke => Some(State::Unanswered),
         _ => None,
     };
-    emit(
-        out,
-        &Event::Connection {
-            time_ns: flow.start as i64,
-            protocol: Protocol::Tcp,
-            src: key.client.ip(),
-            sport: key.client.port(),
-            dst: key.server.ip(),
-            dport: key.server.port(),
-            name: name.map(Into::into),
-            state,
-        },
-    );
+    out.push(Event::Connection {
+        time_ns: flow.start as i64,
+        protocol: Protocol::Tcp,
+        src: key.client.ip(),
+        sport: key.client.port(),
+        dst: key.server.ip(),
+        dport: key.server.port(),
+        name: name.map(Into::into),
+        state,
+    });
 }
 
 /// A DNS response to `client`: its lookup, then the addresses it got.
-fn emit_answer(out: &mut Vec<u8>, time: i128, client: IpAddr, a: dns::Answer) {
-    emit(
-        out,
-        &Event::Lookup {
-            time_ns: time as i64,
-            client,
-            name: a.name.as_str().into(),
-        },
-    );
-    emit(
-        out,
-        &Event::DnsAnswer {
-            time_ns: time as i64,
-            name: a.name.into(),
-            ips: a.ips,
-            ttl: a.ttl,
-        },
-    );
-}
-
-fn emit(out: &mut Vec<u8>, event: &Event<'_>) {
-    if serde_json::to_writer(&mut *out, event).is_ok() {
-        out.push(b'\n');
-    }
+fn emit_answer(out: &mut Vec<Event<'static>>, time: i128, client: IpAddr, a: dns::Answer) {
+    out.push(Event::Lookup {
+        time_ns: time as i64,
+        client,
+        name: a.name.clone().into(),
+    });
+    out.push(Event::DnsAnswer {
+        time_ns: time as i64,
+        name: a.name.into(),
+        ips: a.ips,
+        ttl: a.ttl,
+    });
 }

@@ -7,7 +7,8 @@ use crate::parse::capture::{Event, State};
 use time::OffsetDateTime;
 
 impl Judge {
-    pub(super) fn captured(&self, e: &Event<'_>, times: &Times<'_>) -> Judgement {
+    /// A capture's finding (its flow tracker hands them over typed).
+    pub fn captured(&self, e: &Event<'_>, times: &Times<'_>) -> Judgement {
         let c = &self.classifier;
         match e {
             Event::Lookup {

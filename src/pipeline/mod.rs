@@ -16,19 +16,22 @@ use crate::egress::Judge;
 use crate::enrich::{NameCache, SharedPods};
 use crate::event::Endpoint;
 use crate::inventory::{Inventory, Update};
+use crate::parse::capture::Event as Finding;
 use crate::sinks;
 use crate::sources::{self, SourceCtx};
 use crate::telemetry::{ComponentStats, Totals};
 use crate::wire::Stamped;
 use stage::{SourceState, Stage, Wants};
 
-/// Whole lines read by one source, each ending in `\n`.
+/// Whole lines read by one source, each ending in `\n`, or a packet capture's findings.
 #[derive(Debug)]
 pub struct Batch {
     /// Index of the source in the configuration.
     pub source: usize,
     pub stream: Stream,
     pub lines: Vec<u8>,
+    /// Typed already (a capture's flow tracker): judged without a text round trip.
+    pub findings: Vec<Finding<'static>>,
     pub read_at: OffsetDateTime,
     /// The stream's last batch: its partial state can be dropped.
     pub end: bool,

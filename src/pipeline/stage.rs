@@ -11,6 +11,7 @@ use crate::egress::{Judge, Judgement, Times};
 use crate::enrich::{NameCache, SharedPods, attribute};
 use crate::event::{Endpoint, Fact, Observation, SourceKind};
 use crate::inventory::{Inventory, Recorded, Update, UpdateKind};
+use crate::parse::capture::Event as Finding;
 use crate::parse::container::{Step, Unwrapper};
 use crate::parse::{self, Format, Parsed, Record};
 use crate::telemetry::{ComponentStats, Outcome, RateLimitedWarn, Tally};
@@ -28,9 +29,7 @@ struct StreamState {
 pub struct SourceState {
     format: Format,
     streams: HashMap<u64, StreamState>,
-    stats: Arc<ComponentStats>,
-    tally: Tally,
-    malformed_warn: RateLimitedWarn,
+    counts: Counts,
 }
 
 impl SourceState {
@@ -38,10 +37,50 @@ impl SourceState {
         SourceState {
             format,
             streams: HashMap::new(),
-            stats,
-            tally: Tally::default(),
-            malformed_warn: RateLimitedWarn::default(),
+            counts: Counts {
+                stats,
+                tally: Tally::default(),
+                malformed_warn: RateLimitedWarn::default(),
+            },
         }
+    }
+}
+
+/// A source's counters, and its rate limit on warnings about malformed input.
+struct Counts {
+    stats: Arc<ComponentStats>,
+    tally: Tally,
+    malformed_warn: RateLimitedWarn,
+}
+
+impl Counts {
+    /// Counts one received event's outcome; malformed input and a full inventory are
+    /// logged, rate-limited.
+    fn count(
+        &mut self,
+        full_warn: &mut RateLimitedWarn,
+        outcome: Outcome,
+        reason: Option<&'static str>,
+    ) {
+        self.tally.received += 1;
+        match (outcome, reason) {
+            (Outcome::Malformed, Some(reason)) if self.malformed_warn.should_log() => {
+                tracing::warn!(
+                    source = %self.stats.name,
+                    reason,
+                    so_far = self.malformed_warn.seen(),
+                    "malformed line skipped"
+                );
+            }
+            (Outcome::Dropped, _) if full_warn.should_log() => {
+                tracing::warn!(
+                    so_far = full_warn.seen(),
+                    "inventory full (inventory.max_entries): new destination dropped"
+                );
+            }
+            _ => {}
+        }
+        self.tally.count(outcome, reason);
     }
 }
 
@@ -122,43 +161,29 @@ impl Stage {
             if line.is_empty() {
                 continue;
             }
-            state.tally.received += 1;
             let (outcome, reason) = if line.len() > self.max_line {
                 (Outcome::Malformed, Some("oversize"))
             } else {
                 ctx.line(state.format, stream, line)
             };
-            match (outcome, reason) {
-                (Outcome::Malformed, Some(reason)) if state.malformed_warn.should_log() => {
-                    tracing::warn!(
-                        source = %state.stats.name,
-                        reason,
-                        so_far = state.malformed_warn.seen(),
-                        "malformed line skipped"
-                    );
-                }
-                (Outcome::Dropped, _) if self.full_warn.should_log() => {
-                    tracing::warn!(
-                        so_far = self.full_warn.seen(),
-                        "inventory full (inventory.max_entries): new destination dropped"
-                    );
-                }
-                _ => {}
-            }
-            state.tally.count(outcome, reason);
+            state.counts.count(&mut self.full_warn, outcome, reason);
+        }
+        for finding in &batch.findings {
+            let (outcome, reason) = ctx.finding(finding);
+            state.counts.count(&mut self.full_warn, outcome, reason);
         }
         if batch.end
             && let Some(mut stream) = state.streams.remove(&batch.stream.id)
         {
             let unterminated = stream.unwrapper.finish();
-            state.tally.received += unterminated;
-            state.tally.count_n(
+            state.counts.tally.received += unterminated;
+            state.counts.tally.count_n(
                 Outcome::Malformed,
                 Some("unterminated_partial"),
                 unterminated,
             );
         }
-        state.stats.add(&mut state.tally);
+        state.counts.stats.add(&mut state.counts.tally);
     }
 
     /// Entries whose counts changed since the last call, for sinks.
@@ -227,7 +252,36 @@ impl LineCtx<'_> {
             wrapper: time.as_deref(),
             read: self.read_at,
         };
-        match self.judge.judge(&record, &times) {
+        let forwarded = match &record {
+            Record::Observation(s) => Some(s.id),
+            _ => None,
+        };
+        self.judged(self.judge.judge(&record, &times), forwarded, line)
+    }
+
+    /// A capture's finding, typed by its flow tracker; its JSON is its evidence.
+    fn finding(&mut self, finding: &Finding<'_>) -> (Outcome, Option<&'static str>) {
+        let times = Times {
+            wrapper: None,
+            read: self.read_at,
+        };
+        let evidence = if self.wants.observations {
+            serde_json::to_vec(finding).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        self.judged(self.judge.captured(finding, &times), None, &evidence)
+    }
+
+    /// Records what the judge found egress. A published observation keeps the id it was
+    /// forwarded with, else gets one from its evidence.
+    fn judged(
+        &mut self,
+        judgement: Judgement,
+        forwarded: Option<u128>,
+        evidence: &[u8],
+    ) -> (Outcome, Option<&'static str>) {
+        match judgement {
             Judgement::External(mut obs) => {
                 // An access log is written by the proxy of the pod that made the connection.
                 if obs.kind == SourceKind::Envoy
@@ -251,10 +305,8 @@ impl LineCtx<'_> {
                     names.push(name.to_owned());
                 }
                 if self.wants.observations {
-                    let id = match &record {
-                        Record::Observation(s) => s.id,
-                        _ => evidence_id(self.origin, obs.time, line),
-                    };
+                    let id =
+                        forwarded.unwrap_or_else(|| evidence_id(self.origin, obs.time, evidence));
                     self.out.observations.push(Stamped::new(id, obs.clone()));
                 }
                 self.record(obs)

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{FalcoInput, Limits, SourceConfig};
 use crate::listen::bind;
+use crate::parse::capture::Event as Finding;
 use crate::pipeline::{Batch, Stream};
 use crate::telemetry::{ComponentStats, Outcome, Tally};
 use framing::LineFramer;
@@ -74,6 +75,7 @@ impl SourceCtx {
             source: self.id,
             stream,
             lines,
+            findings: Vec::new(),
             read_at: OffsetDateTime::now_utc(),
             end,
             ack: None,
@@ -84,9 +86,10 @@ impl SourceCtx {
         self.tx.send(self.batch(stream, lines, end)).await.is_ok()
     }
 
-    /// From a blocking thread (a capture file's reader): waits while the stage is busy.
-    fn send_blocking(&self, lines: Vec<u8>, end: bool) -> bool {
-        let batch = self.batch(Stream::default(), lines, end);
+    /// A capture's findings, from its blocking thread: waits while the stage is busy.
+    fn send_blocking(&self, findings: Vec<Finding<'static>>, end: bool) -> bool {
+        let mut batch = self.batch(Stream::default(), Vec::new(), end);
+        batch.findings = findings;
         self.tx.blocking_send(batch).is_ok()
     }
 

@@ -12,8 +12,11 @@ use crate::capture::flows::Tracker;
 use crate::capture::reader::{self, CaptureError};
 use crate::config::PcapSourceConfig;
 
-/// Finding bytes gathered before a batch goes to the stage.
-const BATCH_BYTES: usize = 256 * 1024;
+/// Findings gathered before a batch goes to the stage.
+const BATCH_FINDINGS: usize = 4096;
+/// Packets between two looks at the shutdown token (an atomic load with a fence, per packet
+/// it was a visible share of the time).
+const SHUTDOWN_EVERY: u64 = 4096;
 
 pub async fn run(cfg: PcapSourceConfig, ctx: SourceCtx) -> io::Result<()> {
     tokio::task::spawn_blocking(move || match &cfg.interface {
@@ -51,7 +54,7 @@ fn live(interface: &str, cfg: &PcapSourceConfig, ctx: &SourceCtx) -> io::Result<
     let linktype = capture.get_datalink().0;
     tracing::info!(source = %ctx.stats.name, interface, linktype, "capturing");
     let mut tracker = Tracker::new(cfg.max_flows);
-    let mut lines = Vec::new();
+    let mut found = Vec::new();
     let mut flushed = Instant::now();
     let mut dropped_so_far = 0u64;
     while !ctx.shutdown.is_cancelled() {
@@ -59,27 +62,27 @@ fn live(interface: &str, cfg: &PcapSourceConfig, ctx: &SourceCtx) -> io::Result<
             Ok(p) => {
                 let ts = p.header.ts;
                 let time_ns = i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_usec) * 1000;
-                tracker.frame(time_ns, linktype, p.data, &mut lines);
+                tracker.frame(time_ns, linktype, p.data, &mut found);
             }
             Err(pcap::Error::TimeoutExpired) => {}
             Err(e) => return Err(io::Error::other(format!("capture on {interface}: {e}"))),
         }
-        if flushed.elapsed() >= Duration::from_millis(200) || lines.len() >= BATCH_BYTES {
+        if flushed.elapsed() >= Duration::from_millis(200) || found.len() >= BATCH_FINDINGS {
             flushed = Instant::now();
             let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-            tracker.tick(now, &mut lines);
+            tracker.tick(now, &mut found);
             if let Ok(stats) = capture.stats() {
                 let dropped = u64::from(stats.dropped) + u64::from(stats.if_dropped);
                 ctx.dropped(dropped.saturating_sub(dropped_so_far), "kernel_dropped");
                 dropped_so_far = dropped_so_far.max(dropped);
             }
-            if !lines.is_empty() && !ctx.send_blocking(std::mem::take(&mut lines), false) {
+            if !found.is_empty() && !ctx.send_blocking(std::mem::take(&mut found), false) {
                 return Ok(());
             }
         }
     }
-    tracker.finish(&mut lines);
-    ctx.send_blocking(lines, true);
+    tracker.finish(&mut found);
+    ctx.send_blocking(found, true);
     Ok(())
 }
 
@@ -100,17 +103,19 @@ fn read(cfg: &PcapSourceConfig, ctx: &SourceCtx) -> io::Result<()> {
     };
     bar.set_message(path.display().to_string());
     let mut tracker = Tracker::new(cfg.max_flows);
-    let mut lines = Vec::new();
+    let mut found = Vec::new();
     let mut open = true;
+    let mut packets = 0u64;
     let result = reader::read_all(bar.wrap_read(file), |p| {
-        tracker.frame(p.time_ns, p.linktype, p.data, &mut lines);
-        if lines.len() >= BATCH_BYTES {
-            open = ctx.send_blocking(std::mem::take(&mut lines), false);
+        tracker.frame(p.time_ns, p.linktype, p.data, &mut found);
+        if found.len() >= BATCH_FINDINGS {
+            open = ctx.send_blocking(std::mem::take(&mut found), false);
         }
-        open && !ctx.shutdown.is_cancelled()
+        packets += 1;
+        open && (!packets.is_multiple_of(SHUTDOWN_EVERY) || !ctx.shutdown.is_cancelled())
     });
     bar.finish_and_clear();
-    tracker.finish(&mut lines);
+    tracker.finish(&mut found);
     let s = &tracker.skipped;
     ctx.discard(s.undecodable, "undecodable_packet");
     match result {
@@ -127,13 +132,13 @@ fn read(cfg: &PcapSourceConfig, ctx: &SourceCtx) -> io::Result<()> {
             ctx.discard(1, "truncated_capture");
         }
         Err(e) => {
-            ctx.send_blocking(lines, true);
+            ctx.send_blocking(found, true);
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("{}: {e}", path.display()),
             ));
         }
     }
-    ctx.send_blocking(lines, true);
+    ctx.send_blocking(found, true);
     Ok(())
 }
