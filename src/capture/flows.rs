@@ -1,4 +1,4 @@
-//! The flow tracker: packets in, findings out as typed events (see [`crate::parse::capture`]).
+//! The flow tracker: packets in, findings out as typed events (see [`super::finding`]).
 //! A TCP connection starts with a SYN without ACK (retransmissions counted once); it is
 //! reported once its client's first bytes say what it is (a TLS ClientHello's server name, an
 //! HTTP request's `Host`, or neither), or when it ends or goes idle (then noted refused or
@@ -11,10 +11,10 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use etherparse::{IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice};
 
+use super::finding::{Finding, State};
 use super::transport::{self, Transport};
 use super::{dns, http, link, tls};
 use crate::event::Protocol;
-use crate::parse::capture::{Event, State};
 
 /// Client bytes kept per connection to find its name: a ClientHello's first record is at
 /// most 16 KiB plus its header.
@@ -139,7 +139,7 @@ fn advance(
     from_client: bool,
     time: i128,
     seg: &Segment<'_>,
-    out: &mut Vec<Event<'static>>,
+    out: &mut Vec<Finding>,
 ) {
     flow.last = time;
     if !from_client {
@@ -237,13 +237,7 @@ impl Tracker {
     }
 
     /// One captured frame; findings are appended to `out`.
-    pub fn frame(
-        &mut self,
-        time_ns: i128,
-        linktype: i32,
-        frame: &[u8],
-        out: &mut Vec<Event<'static>>,
-    ) {
+    pub fn frame(&mut self, time_ns: i128, linktype: i32, frame: &[u8], out: &mut Vec<Finding>) {
         self.now = self.now.max(time_ns);
         match link::ip_packet(linktype, frame) {
             Ok(ip) => self.ip(time_ns, ip, out, 0),
@@ -258,17 +252,17 @@ impl Tracker {
     }
 
     /// Live capture: idle flows expire by the wall clock even when no packet arrives.
-    pub fn tick(&mut self, now_ns: i128, out: &mut Vec<Event<'static>>) {
+    pub fn tick(&mut self, now_ns: i128, out: &mut Vec<Finding>) {
         self.now = self.now.max(now_ns);
         self.expire(out, false);
     }
 
     /// Reports every connection still waiting for its first bytes (end of the capture).
-    pub fn finish(&mut self, out: &mut Vec<Event<'static>>) {
+    pub fn finish(&mut self, out: &mut Vec<Finding>) {
         self.expire(out, true);
     }
 
-    fn ip(&mut self, time: i128, packet: &[u8], out: &mut Vec<Event<'static>>, depth: u8) {
+    fn ip(&mut self, time: i128, packet: &[u8], out: &mut Vec<Finding>, depth: u8) {
         match transport::transport(packet) {
             Some(Transport::Tcp {
                 src,
@@ -351,7 +345,7 @@ impl Tracker {
         src: SocketAddr,
         dst: SocketAddr,
         seg: Segment<'_>,
-        out: &mut Vec<Event<'static>>,
+        out: &mut Vec<Finding>,
     ) {
         if src.port() == 53 && !seg.payload.is_empty() {
             let key = Key {
@@ -398,13 +392,7 @@ impl Tracker {
 
     /// DNS over TCP from a server: 2-byte length-prefixed messages, several per segment or
     /// one over several.
-    fn dns_over_tcp(
-        &mut self,
-        time: i128,
-        key: Key,
-        payload: &[u8],
-        out: &mut Vec<Event<'static>>,
-    ) {
+    fn dns_over_tcp(&mut self, time: i128, key: Key, payload: &[u8], out: &mut Vec<Finding>) {
         let buf = self.dns_tcp.entry(key).or_default();
         if buf.len() + payload.len() > MAX_DNS_TCP {
             buf.clear();
@@ -435,7 +423,7 @@ impl Tracker {
         time: i128,
         key: Key,
         payload: &[u8],
-        out: &mut Vec<Event<'static>>,
+        out: &mut Vec<Finding>,
         depth: u8,
     ) {
         // Overlay networks: the inner frame is the pod's traffic.
@@ -475,7 +463,7 @@ impl Tracker {
         }
         self.make_room(out);
         self.udp.insert(pair, time);
-        out.push(Event::Connection {
+        out.push(Finding::Connection {
             time_ns: time as i64,
             protocol: Protocol::Udp,
             src: key.client.ip(),
@@ -488,7 +476,7 @@ impl Tracker {
     }
 
     /// Keeps the tables within `max_flows`: idle flows go first, then the oldest.
-    fn make_room(&mut self, out: &mut Vec<Event<'static>>) {
+    fn make_room(&mut self, out: &mut Vec<Finding>) {
         if self.tcp.len() + self.udp.len() < self.max_flows {
             return;
         }
@@ -512,7 +500,7 @@ impl Tracker {
         }
     }
 
-    fn expire(&mut self, out: &mut Vec<Event<'static>>, all: bool) {
+    fn expire(&mut self, out: &mut Vec<Finding>, all: bool) {
         let now = self.now;
         let idle: Vec<Pair> = self
             .tcp
@@ -531,34 +519,34 @@ impl Tracker {
     }
 }
 
-fn emit_connection(out: &mut Vec<Event<'static>>, key: Key, flow: &Tcp, name: Option<String>) {
+fn emit_connection(out: &mut Vec<Finding>, key: Key, flow: &Tcp, name: Option<String>) {
     let state = match (flow.answered, flow.refused) {
         (_, true) => Some(State::Refused),
         (false, false) if !flow.spoke => Some(State::Unanswered),
         _ => None,
     };
-    out.push(Event::Connection {
+    out.push(Finding::Connection {
         time_ns: flow.start as i64,
         protocol: Protocol::Tcp,
         src: key.client.ip(),
         sport: key.client.port(),
         dst: key.server.ip(),
         dport: key.server.port(),
-        name: name.map(Into::into),
+        name,
         state,
     });
 }
 
 /// A DNS response to `client`: its lookup, then the addresses it got.
-fn emit_answer(out: &mut Vec<Event<'static>>, time: i128, client: IpAddr, a: dns::Answer) {
-    out.push(Event::Lookup {
+fn emit_answer(out: &mut Vec<Finding>, time: i128, client: IpAddr, a: dns::Answer) {
+    out.push(Finding::Lookup {
         time_ns: time as i64,
         client,
-        name: a.name.clone().into(),
+        name: a.name.clone(),
     });
-    out.push(Event::DnsAnswer {
+    out.push(Finding::DnsAnswer {
         time_ns: time as i64,
-        name: a.name.into(),
+        name: a.name,
         ips: a.ips,
         ttl: a.ttl,
     });

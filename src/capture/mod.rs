@@ -1,10 +1,11 @@
 //! Packet captures: pcap and pcapng files streamed through a bounded buffer, link layers down
 //! to IP, and a flow tracker that turns packets into connection starts (TCP SYN, the first UDP
 //! datagram of a flow) named by TLS SNI, HTTP `Host` or an earlier DNS answer. The tracker's
-//! findings go to the stage as typed events (see [`crate::parse::capture`]), which it
+//! findings go to the stage as typed events (see [`finding`]), which it
 //! judges like any other record.
 
 mod dns;
+pub mod finding;
 pub mod flows;
 mod http;
 pub mod link;

@@ -656,7 +656,8 @@ impl SourceConfig {
             SourceConfig::Kafka(_) => Format::Observation,
             SourceConfig::Hubble(_) => Format::Hubble,
             SourceConfig::Falco(_) => Format::Falco,
-            SourceConfig::Pcap(_) => Format::Capture,
+            // Captures hand the stage typed findings, no lines.
+            SourceConfig::Pcap(_) => Format::Auto,
         }
     }
 }

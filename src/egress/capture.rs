@@ -2,16 +2,16 @@
 //! server name or `Host` its first bytes carried; a DNS answer teaches the IP->name cache.
 
 use super::{Judge, Judgement, Learned, Times, normalize_name};
+use crate::capture::finding::{Finding, State};
 use crate::event::{Endpoint, Fact, Observation, SourceKind, Verdict};
-use crate::parse::capture::{Event, State};
 use time::OffsetDateTime;
 
 impl Judge {
     /// A capture's finding (its flow tracker hands them over typed).
-    pub fn captured(&self, e: &Event<'_>, times: &Times<'_>) -> Judgement {
+    pub fn captured(&self, e: &Finding, times: &Times<'_>) -> Judgement {
         let c = &self.classifier;
         match e {
-            Event::Lookup {
+            Finding::Lookup {
                 time_ns,
                 client,
                 name,
@@ -32,7 +32,7 @@ impl Judge {
                     verdict: None,
                 })
             }
-            Event::DnsAnswer {
+            Finding::DnsAnswer {
                 time_ns,
                 name,
                 ips,
@@ -53,7 +53,7 @@ impl Judge {
                     time: times.pick(at(*time_ns)),
                 })
             }
-            Event::Connection {
+            Finding::Connection {
                 time_ns,
                 protocol,
                 src,

@@ -99,7 +99,6 @@ impl Judge {
             Record::Observation(s) => self.forwarded(&s.obs),
             Record::Flow(f) => self.flow(f, times),
             Record::Alert(a) => self.alert(a, times),
-            Record::Capture(e) => self.captured(e, times),
         }
     }
 

@@ -1,7 +1,6 @@
 //! Pure, zero-copy parsers: each turns one borrowed line into a borrowed record, a skip by
 //! design (a line of the stream that is not a record, such as a banner) or a [`ParseError`].
 
-pub mod capture;
 pub mod container;
 pub mod coredns;
 pub mod envoy;
@@ -27,8 +26,6 @@ pub enum Format {
     Hubble,
     /// Falco alerts as JSON (`json_output`, `http_output`, falcosidekick payloads).
     Falco,
-    /// What the `pcap` source's flow tracker found (its own JSON lines); never detected.
-    Capture,
     /// Observation records of another egress-scout (its kafka sink's `observations_topic`);
     /// never detected, always named.
     Observation,
@@ -42,7 +39,6 @@ pub enum Record<'a> {
     Observation(Box<crate::wire::Stamped>),
     Flow(Box<hubble::Flow<'a>>),
     Alert(Box<falco::Alert<'a>>),
-    Capture(capture::Event<'a>),
 }
 
 /// What one line turned out to be.
@@ -84,7 +80,6 @@ pub fn parse(format: Format, line: &[u8]) -> Result<Parsed<'_>, ParseError> {
         Format::Observation => observation::parse(line),
         Format::Hubble => hubble::parse(line),
         Format::Falco => falco::parse(line),
-        Format::Capture => capture::parse(line),
         Format::Auto => detect(line).map(|(_, parsed)| parsed),
     }
 }

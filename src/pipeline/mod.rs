@@ -11,12 +11,12 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::capture::finding::Finding;
 use crate::config::{Settings, SinkConfig};
 use crate::egress::Judge;
 use crate::enrich::{NameCache, SharedPods};
 use crate::event::Endpoint;
 use crate::inventory::{Inventory, Update};
-use crate::parse::capture::Event as Finding;
 use crate::sinks;
 use crate::sources::{self, SourceCtx};
 use crate::telemetry::{ComponentStats, Totals};
@@ -31,7 +31,7 @@ pub struct Batch {
     pub stream: Stream,
     pub lines: Vec<u8>,
     /// Typed already (a capture's flow tracker): judged without a text round trip.
-    pub findings: Vec<Finding<'static>>,
+    pub findings: Vec<Finding>,
     pub read_at: OffsetDateTime,
     /// The stream's last batch: its partial state can be dropped.
     pub end: bool,

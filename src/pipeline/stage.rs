@@ -7,11 +7,11 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use super::{Batch, Outbox};
+use crate::capture::finding::Finding;
 use crate::egress::{Judge, Judgement, Times};
 use crate::enrich::{NameCache, SharedPods, attribute};
 use crate::event::{Endpoint, Fact, Observation, SourceKind};
 use crate::inventory::{Inventory, Recorded, Update, UpdateKind};
-use crate::parse::capture::Event as Finding;
 use crate::parse::container::{Step, Unwrapper};
 use crate::parse::{self, Format, Parsed, Record};
 use crate::telemetry::{ComponentStats, Outcome, RateLimitedWarn, Tally};
@@ -260,7 +260,7 @@ impl LineCtx<'_> {
     }
 
     /// A capture's finding, typed by its flow tracker; its JSON is its evidence.
-    fn finding(&mut self, finding: &Finding<'_>) -> (Outcome, Option<&'static str>) {
+    fn finding(&mut self, finding: &Finding) -> (Outcome, Option<&'static str>) {
         let times = Times {
             wrapper: None,
             read: self.read_at,

@@ -27,9 +27,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::capture::finding::Finding;
 use crate::config::{FalcoInput, Limits, SourceConfig};
 use crate::listen::bind;
-use crate::parse::capture::Event as Finding;
 use crate::pipeline::{Batch, Stream};
 use crate::telemetry::{ComponentStats, Outcome, Tally};
 use framing::LineFramer;
@@ -87,7 +87,7 @@ impl SourceCtx {
     }
 
     /// A capture's findings, from its blocking thread: waits while the stage is busy.
-    fn send_blocking(&self, findings: Vec<Finding<'static>>, end: bool) -> bool {
+    fn send_blocking(&self, findings: Vec<Finding>, end: bool) -> bool {
         let mut batch = self.batch(Stream::default(), Vec::new(), end);
         batch.findings = findings;
         self.tx.blocking_send(batch).is_ok()
