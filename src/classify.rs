@@ -75,6 +75,19 @@ impl Classifier {
         }
     }
 
+    /// True when every address of `net` is internal (one internal network holds it).
+    pub fn net_is_internal(&self, net: &ipnet::IpNet) -> bool {
+        match net.trunc() {
+            ipnet::IpNet::V4(n) => self.v4.iter().any(|i| i.contains(&n)),
+            ipnet::IpNet::V6(n) => match n.addr().to_ipv4_mapped().filter(|_| n.prefix_len() >= 96)
+            {
+                Some(v4) => Ipv4Net::new(v4, n.prefix_len() - 96)
+                    .is_ok_and(|n| self.v4.iter().any(|i| i.contains(&n))),
+                None => self.v6.iter().any(|i| i.contains(&n)),
+            },
+        }
+    }
+
     /// True when `name` cannot be an external destination: single labels (the resolver's
     /// search path expands them), the cluster domain, search-path expansions, reverse-lookup
     /// zones and the configured private suffixes. Case-insensitive; a trailing dot is ignored.

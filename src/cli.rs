@@ -1,5 +1,5 @@
-//! Command line: `scan` (one-shot over files), `run` (a pipeline from a config file) and
-//! `check` (validate a config file).
+//! Command line: `scan` (one-shot over files), `run` (a pipeline from a config file),
+//! `check` (validate a config file) and `audit` (the egress cluster objects declare).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -33,13 +33,14 @@ pub enum Command {
     Run(RunArgs),
     /// Validate a pipeline config file and print each problem with its key path.
     Check(CheckArgs),
+    /// Report the egress the cluster's configuration declares or allows: from the API, or
+    /// from `kubectl get -o json|yaml` files.
+    Audit(AuditArgs),
 }
 
+/// How destinations are judged internal, for commands that take it from the command line.
 #[derive(Debug, Args)]
-pub struct ScanArgs {
-    /// Input format; `auto` detects it per file, and CRI/docker wrapping per line.
-    #[arg(long, value_enum, default_value_t = Format::Auto)]
-    pub format: Format,
+pub struct ClassifyArgs {
     /// A pod or service CIDR of the cluster (repeatable); replaces classify.cluster_cidrs.
     #[arg(long = "cluster-cidr", value_name = "CIDR")]
     pub cluster_cidrs: Vec<IpNet>,
@@ -52,6 +53,33 @@ pub struct ScanArgs {
     /// Take classify and limits settings from this pipeline file (its sources are ignored).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+impl ClassifyArgs {
+    /// The settings of `--config` (or the defaults) with the command line's overrides.
+    fn settings(&self) -> Result<Settings> {
+        let mut settings = Settings::load(self.config.as_deref())?;
+        let c = &mut settings.classify;
+        if !self.cluster_cidrs.is_empty() {
+            c.cluster_cidrs = self.cluster_cidrs.iter().map(IpNet::to_string).collect();
+        }
+        if let Some(d) = &self.cluster_domain {
+            c.cluster_domain.clone_from(d);
+        }
+        if !self.search_domains.is_empty() {
+            c.search_domains.clone_from(&self.search_domains);
+        }
+        Ok(settings)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Input format; `auto` detects it per file, and CRI/docker wrapping per line.
+    #[arg(long, value_enum, default_value_t = Format::Auto)]
+    pub format: Format,
+    #[command(flatten)]
+    pub classify: ClassifyArgs,
     /// `kubectl get pods,replicasets,jobs -A -o json` output: name the pods and workloads
     /// behind client IPs; replaces enrich.pods_file.
     #[arg(long, value_name = "FILE")]
@@ -72,6 +100,53 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// `kubectl get ... -o json|yaml` files or directories (`-` is stdin); none: the live
+    /// API (kubeconfig, else the in-cluster service account).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Kubeconfig file for the live API (default: KUBECONFIG, ~/.kube/config, in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Only this namespace (cluster-wide policies still count).
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Also scan the last N lines of every container's log for external URLs (live only).
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "100")]
+    pub logs: Option<i64>,
+    /// A registry (or registry/path prefix) images may come from without a finding
+    /// (repeatable), e.g. `registry.corp.example` or `ghcr.io/my-org`.
+    #[arg(long = "internal-registry", value_name = "REGISTRY")]
+    pub internal_registries: Vec<String>,
+    /// Output: default table on a terminal, else json.
+    #[arg(long, value_enum)]
+    pub output: Option<AuditOutput>,
+    /// Exit 2 when a finding of this class exists (repeatable): for CI gates.
+    #[arg(long = "fail-on", value_enum, value_name = "CLASS")]
+    pub fail_on: Vec<FailOn>,
+    #[command(flatten)]
+    pub classify: ClassifyArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditOutput {
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Workloads no egress policy selects.
+    Unrestricted,
+    /// Any external destination declared or allowed.
+    External,
+}
+
+#[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Pipeline file (TOML or YAML).
     #[arg(value_name = "FILE")]
@@ -82,17 +157,7 @@ pub struct CheckArgs {
 pub type Exit = std::process::ExitCode;
 
 pub async fn scan(args: ScanArgs) -> Result<Exit> {
-    let mut settings = Settings::load(args.config.as_deref())?;
-    let c = &mut settings.classify;
-    if !args.cluster_cidrs.is_empty() {
-        c.cluster_cidrs = args.cluster_cidrs.iter().map(IpNet::to_string).collect();
-    }
-    if let Some(d) = args.cluster_domain {
-        c.cluster_domain = d;
-    }
-    if !args.search_domains.is_empty() {
-        c.search_domains = args.search_domains;
-    }
+    let mut settings = args.classify.settings()?;
     if args.pods.is_some() {
         settings.enrich.pods_file = args.pods;
     }
@@ -217,6 +282,73 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
         println!("{}: {p}", args.file.display());
     }
     Ok(Exit::FAILURE)
+}
+
+pub async fn audit(args: AuditArgs) -> Result<Exit> {
+    use crate::audit::{self, Kind, Rules, live, load, render};
+    let settings = args.classify.settings()?;
+    let judge = settings.classify.checked_judge()?;
+    let objects = if args.files.is_empty() {
+        let client =
+            crate::kubernetes::client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+        let scope = live::Scope {
+            namespace: args.namespace,
+            logs: args.logs,
+        };
+        live::fetch(client, &scope)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the cluster: {e}"))?
+    } else {
+        if args.logs.is_some() {
+            bail!("--logs reads pod logs through the API: leave out the files to audit live");
+        }
+        let mut objects = load::from_paths(&args.files)?;
+        if let Some(ns) = &args.namespace {
+            objects.retain_namespace(ns);
+        }
+        objects
+    };
+    let rules = Rules {
+        judge,
+        internal_registries: args.internal_registries,
+        namespaces: objects.namespaces(),
+    };
+    let report = audit::audit(&objects, &rules);
+    let output = args.output.unwrap_or(if std::io::stdout().is_terminal() {
+        AuditOutput::Table
+    } else {
+        AuditOutput::Json
+    });
+    let text = match output {
+        AuditOutput::Json => serde_json::to_string_pretty(&report)? + "\n",
+        AuditOutput::Table => render::table(&report),
+        AuditOutput::Markdown => render::markdown(&report),
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    let tripped: Vec<&str> = args
+        .fail_on
+        .iter()
+        .filter(|class| {
+            report.findings.iter().any(|f| match class {
+                FailOn::Unrestricted => f.kind == Kind::UnrestrictedPod,
+                FailOn::External => f.destination.is_some(),
+            })
+        })
+        .map(|class| match class {
+            FailOn::Unrestricted => "unrestricted",
+            FailOn::External => "external",
+        })
+        .collect();
+    if tripped.is_empty() {
+        return Ok(Exit::SUCCESS);
+    }
+    eprintln!(
+        "egress-scout: --fail-on {}: findings present",
+        tripped.join(", ")
+    );
+    Ok(Exit::from(2))
 }
 
 /// A token cancelled by the first SIGINT or SIGTERM; a second signal exits at once.

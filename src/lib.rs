@@ -5,6 +5,7 @@
 //! classifies and counts survivors in the inventory -> sinks publish updates.
 
 pub mod atomic_write;
+pub mod audit;
 pub mod capture;
 pub mod classify;
 pub mod cli;

@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             Command::Scan(args) => cli::scan(args).await,
             Command::Run(args) => cli::run(args).await,
             Command::Check(args) => cli::check(args),
+            Command::Audit(args) => cli::audit(args).await,
         }
     });
     // A source may still block in a read of stdin; nothing it holds is needed any more.

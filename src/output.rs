@@ -167,8 +167,13 @@ pub fn table(entries: &[(&Key, &Entry)]) -> String {
             ]
         })
         .collect();
-    let mut widths = HEADER.map(str::len);
-    for row in &rows {
+    aligned(HEADER, &rows)
+}
+
+/// Columns padded to their widest cell, two spaces apart.
+pub fn aligned<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = header.map(str::len);
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
@@ -182,8 +187,8 @@ pub fn table(entries: &[(&Key, &Entry)]) -> String {
         out.push_str(l.trim_end());
         out.push('\n');
     };
-    line(&mut HEADER.iter().copied());
-    for row in &rows {
+    line(&mut header.iter().copied());
+    for row in rows {
         line(&mut row.iter().map(String::as_str));
     }
     out

@@ -26,30 +26,8 @@ impl fmt::Display for Problem {
 impl Settings {
     /// Every problem of this configuration; empty when it can run.
     pub fn problems(&self) -> Vec<Problem> {
-        let mut problems = Vec::new();
+        let mut problems = self.classify.problems();
         let mut problem = |key: String, message: String| problems.push(Problem { key, message });
-        let c = &self.classify;
-        for (list, key) in [
-            (&c.cluster_cidrs, "cluster_cidrs"),
-            (&c.internal_cidrs, "internal_cidrs"),
-        ] {
-            for (i, cidr) in list.iter().enumerate() {
-                if cidr.parse::<IpNet>().is_err() {
-                    problem(
-                        format!("classify.{key}[{i}]"),
-                        format!(
-                            "{cidr:?} is not a CIDR; write it like \"10.244.0.0/16\" or \"fd00::/8\""
-                        ),
-                    );
-                }
-            }
-        }
-        if c.cluster_domain.trim_matches('.').is_empty() {
-            problem(
-                "classify.cluster_domain".into(),
-                "must not be empty; the usual value is \"cluster.local\"".into(),
-            );
-        }
         let l = &self.limits;
         for (value, key, min) in [
             (l.max_line_bytes, "limits.max_line_bytes", 256),
@@ -320,6 +298,44 @@ pub fn readable(path: &Path) -> Result<(), String> {
 }
 
 impl ClassifyConfig {
+    /// Problems of the classification settings alone (commands without sources check these).
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut problem = |key: String, message: String| problems.push(Problem { key, message });
+        let c = self;
+        for (list, key) in [
+            (&c.cluster_cidrs, "cluster_cidrs"),
+            (&c.internal_cidrs, "internal_cidrs"),
+        ] {
+            for (i, cidr) in list.iter().enumerate() {
+                if cidr.parse::<IpNet>().is_err() {
+                    problem(
+                        format!("classify.{key}[{i}]"),
+                        format!(
+                            "{cidr:?} is not a CIDR; write it like \"10.244.0.0/16\" or \"fd00::/8\""
+                        ),
+                    );
+                }
+            }
+        }
+        if c.cluster_domain.trim_matches('.').is_empty() {
+            problem(
+                "classify.cluster_domain".into(),
+                "must not be empty; the usual value is \"cluster.local\"".into(),
+            );
+        }
+        problems
+    }
+
+    /// The classification rules, or the problems of the settings.
+    pub fn checked_judge(&self) -> Result<Judge, ConfigError> {
+        let problems = self.problems();
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid(problems));
+        }
+        Ok(self.judge())
+    }
+
     /// The classification rules; CIDRs that do not parse are left out (see [`Settings::problems`]).
     pub fn judge(&self) -> Judge {
         let nets = self

@@ -75,7 +75,7 @@ impl Judge {
     }
 
     /// A name a destination is known by, normalized, when it is external and valid.
-    fn external_name(&self, name: &str) -> Option<String> {
+    pub fn external_name(&self, name: &str) -> Option<String> {
         self.reject_name(name)
             .is_none()
             .then(|| normalize_name(name))

@@ -166,6 +166,13 @@ fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
         .or(refs.first())
 }
 
+/// (kind, name) of the workload that owns the pod, from its own metadata alone (a
+/// Deployment's name from its ReplicaSet's, else the owner, else the pod).
+pub fn workload(pod: &Pod) -> (String, String) {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+    workload_of(pod, ns, &Owners::new())
+}
+
 /// (kind, name) of the workload that owns the pod.
 fn workload_of(pod: &Pod, ns: &str, owners: &Owners) -> (String, String) {
     let meta = &pod.metadata;

@@ -27,7 +27,7 @@ fn apiserver_binary() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| {
             std::env::var_os("HOME")
-                .map(|h| Path::new(&h).join(".cache/egress-scout/kube-apiserver"))
+                .map(|h| Path::new(&h).join(".cache/egress-scout/kube-apiserver-reflect2-1.0.2"))
         })
         .filter(|p| p.is_file());
     let etcd = Path::new("/usr/bin/etcd").is_file();
@@ -41,6 +41,8 @@ pub struct Cluster {
     children: Vec<Child>,
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
+    /// The `viewer` user's: no rights but what a test grants with RBAC.
+    pub viewer_kubeconfig: PathBuf,
     pub client: kube::Client,
 }
 
@@ -54,6 +56,7 @@ impl Drop for Cluster {
 }
 
 const TOKEN: &str = "egress-scout-test-token";
+const VIEWER_TOKEN: &str = "egress-scout-viewer-token";
 
 impl Cluster {
     pub async fn start() -> Option<Cluster> {
@@ -82,7 +85,7 @@ impl Cluster {
         std::fs::write(d.join("sa.pub"), key.public_key_pem()).unwrap();
         std::fs::write(
             d.join("tokens.csv"),
-            format!("{TOKEN},admin,admin,\"system:masters\"\n"),
+            format!("{TOKEN},admin,admin,\"system:masters\"\n{VIEWER_TOKEN},viewer,viewer,\n"),
         )
         .unwrap();
         let api = Command::new(apiserver)
@@ -110,14 +113,19 @@ impl Cluster {
             .stderr(Stdio::from(log("apiserver.err")))
             .spawn()
             .unwrap();
-        let kubeconfig = d.join("kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            format!(
-                "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:{api_port}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: {TOKEN}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: admin\n"
-            ),
-        )
-        .unwrap();
+        let kubeconfig_for = |file: &str, token: &str| {
+            let path = d.join(file);
+            std::fs::write(
+                &path,
+                format!(
+                    "apiVersion: v1\nkind: Config\ncurrent-context: test\nclusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:{api_port}\n    insecure-skip-tls-verify: true\nusers:\n- name: user\n  user:\n    token: {token}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: user\n"
+                ),
+            )
+            .unwrap();
+            path
+        };
+        let kubeconfig = kubeconfig_for("kubeconfig", TOKEN);
+        let viewer_kubeconfig = kubeconfig_for("viewer-kubeconfig", VIEWER_TOKEN);
         let kc = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
         let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
             .await
@@ -127,10 +135,23 @@ impl Cluster {
             children: vec![etcd, api],
             dir,
             kubeconfig,
+            viewer_kubeconfig,
             client,
         };
         cluster.wait_ready().await;
         Some(cluster)
+    }
+
+    /// What the apiserver last logged: from its crash when it crashed, else the last lines.
+    fn apiserver_log(&self) -> String {
+        let err =
+            std::fs::read_to_string(self.dir.path().join("apiserver.err")).unwrap_or_default();
+        let lines: Vec<&str> = err.lines().collect();
+        let from = lines
+            .iter()
+            .position(|l| l.starts_with("fatal error") || l.starts_with("panic"))
+            .unwrap_or(lines.len().saturating_sub(20));
+        lines[from..lines.len().min(from + 40)].join("\n")
     }
 
     async fn wait_ready(&self) {
@@ -141,10 +162,7 @@ impl Cluster {
                 return;
             }
             if started.elapsed() > Duration::from_secs(90) {
-                let err = std::fs::read_to_string(self.dir.path().join("apiserver.err"))
-                    .unwrap_or_default();
-                let tail: String = err.lines().rev().take(20).collect::<Vec<_>>().join("\n");
-                panic!("apiserver not ready:\n{tail}");
+                panic!("apiserver not ready:\n{}", self.apiserver_log());
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -227,6 +245,46 @@ impl Cluster {
         let api: Api<K> = Api::namespaced(self.client.clone(), ns);
         let object: K = serde_json::from_value(object).unwrap();
         api.create(&PostParams::default(), &object).await.unwrap()
+    }
+
+    /// Creates any object from its JSON (core, CRDs, custom resources), retrying while its
+    /// kind is not served yet (a CRD just created).
+    pub async fn apply(&self, object: serde_json::Value) {
+        use kube::api::{DynamicObject, GroupVersionKind};
+        let api_version = object["apiVersion"].as_str().unwrap().to_string();
+        let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+        let gvk = GroupVersionKind::gvk(group, version, object["kind"].as_str().unwrap());
+        let started = Instant::now();
+        let (resource, caps) = loop {
+            match kube::discovery::pinned_kind(&self.client, &gvk).await {
+                Ok(found) => break found,
+                Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                    panic!("{gvk:?} never served: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
+            Some(ns) if caps.scope == kube::discovery::Scope::Namespaced => {
+                Api::namespaced_with(self.client.clone(), ns, &resource)
+            }
+            _ => Api::all_with(self.client.clone(), &resource),
+        };
+        let object: DynamicObject = serde_json::from_value(object).unwrap();
+        // A CRD's resources may be discoverable a moment before they accept objects.
+        loop {
+            match api.create(&PostParams::default(), &object).await {
+                Ok(_) => return,
+                Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                    panic!(
+                        "cannot create {:?}: {e}\n{}",
+                        object.metadata.name,
+                        self.apiserver_log()
+                    )
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
     }
 
     pub async fn delete_pod(&self, ns: &str, name: &str) {
