@@ -316,12 +316,22 @@ async fn live_cluster_matches_files_and_reports_what_it_cannot_read() {
             ) && o["metadata"]["name"] != "done"
         })
         .collect();
-    for object in &applied {
-        let mut object = object.clone();
+    let mut applied = applied;
+    for object in &mut applied {
         if let Some(m) = object.as_object_mut() {
             m.remove("status");
         }
-        cluster.apply(object).await;
+        // The test apiserver (1.20) predates NetworkPolicy `endPort` and drops it.
+        for rule in object["spec"]["egress"]
+            .as_array_mut()
+            .into_iter()
+            .flatten()
+        {
+            for port in rule["ports"].as_array_mut().into_iter().flatten() {
+                port.as_object_mut().map(|p| p.remove("endPort"));
+            }
+        }
+        cluster.apply(object.clone()).await;
     }
     let dir = tempfile::tempdir().unwrap();
     let subset = dir.path().join("applied.json");
@@ -377,6 +387,8 @@ async fn live_cluster_matches_files_and_reports_what_it_cannot_read() {
             "serviceentries.networking.istio.io",
             "destinationrules.networking.istio.io",
             "ciliumnetworkpolicies.cilium.io",
+            // RBAC answers before the API knows the resource is not served.
+            "ciliumclusterwidenetworkpolicies.cilium.io",
         ])
     );
     let kinds: BTreeSet<&str> = limited["findings"]
