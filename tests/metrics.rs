@@ -3,44 +3,16 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
-use support::{append, coredns_query, free_port, spawn_run, terminate};
-
-fn scrape(port: u16) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut response = String::new();
-    s.read_to_string(&mut response).ok()?;
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-}
+use support::{append, coredns_query, free_port, scrape_until, spawn_run, terminate};
 
 /// The value of the sample whose line starts with `series`.
 fn value(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(series))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
-/// Scrapes until `ready` holds; a generous bound so a slow machine never fails.
-fn scrape_until(port: u16, ready: impl Fn(&str) -> bool) -> String {
-    let started = Instant::now();
-    loop {
-        if let Some(text) = scrape(port).filter(|t| ready(t)) {
-            return text;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "metrics never got there"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn config(dir: &std::path::Path, port: u16, extra: &str) -> std::path::PathBuf {

@@ -21,6 +21,9 @@ if [ ! -e /usr/include/pcap.h ] || ! command -v ip >/dev/null; then
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap-dev iproute2 >&2
 fi
+# The deploy test renders the kustomize overlays with kubectl (kustomize 5; the machine image's
+# kubectl package). Debian's kubernetes-client (1.20) is too old to render them.
+command -v kubectl >/dev/null || echo "tests/run.sh: no kubectl: the deploy dry run will fail" >&2
 # Here a missing service is a failure, not a skip.
 export EGRESS_SCOUT_REQUIRE_SERVICES=1
 cargo test --locked --features live "$@"

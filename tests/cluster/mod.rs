@@ -247,10 +247,10 @@ impl Cluster {
         api.create(&PostParams::default(), &object).await.unwrap()
     }
 
-    /// Creates any object from its JSON (core, CRDs, custom resources), retrying while its
-    /// kind is not served yet (a CRD just created).
-    pub async fn apply(&self, object: serde_json::Value) {
-        use kube::api::{DynamicObject, GroupVersionKind};
+    /// The API of any object's kind (core, CRDs, custom resources), waiting while its kind
+    /// is not served yet (a CRD just created).
+    async fn api_for(&self, object: &serde_json::Value) -> Api<kube::api::DynamicObject> {
+        use kube::api::GroupVersionKind;
         let api_version = object["apiVersion"].as_str().unwrap().to_string();
         let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
         let gvk = GroupVersionKind::gvk(group, version, object["kind"].as_str().unwrap());
@@ -264,13 +264,19 @@ impl Cluster {
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         };
-        let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
+        match object["metadata"]["namespace"].as_str() {
             Some(ns) if caps.scope == kube::discovery::Scope::Namespaced => {
                 Api::namespaced_with(self.client.clone(), ns, &resource)
             }
             _ => Api::all_with(self.client.clone(), &resource),
-        };
-        let object: DynamicObject = serde_json::from_value(object).unwrap();
+        }
+    }
+
+    /// Creates any object from its JSON.
+    pub async fn apply(&self, object: serde_json::Value) {
+        let api = self.api_for(&object).await;
+        let object: kube::api::DynamicObject = serde_json::from_value(object).unwrap();
+        let started = Instant::now();
         // A CRD's resources may be discoverable a moment before they accept objects.
         loop {
             match api.create(&PostParams::default(), &object).await {
@@ -285,6 +291,17 @@ impl Cluster {
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
+    }
+
+    /// A server-side dry run of applying the object (created or updated, nothing stored):
+    /// the apiserver's validation and defaulting, or its refusal.
+    pub async fn dry_run(&self, object: &serde_json::Value) -> Result<(), kube::Error> {
+        let api = self.api_for(object).await;
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let params = PatchParams::apply("egress-scout-tests").force().dry_run();
+        api.patch(name, &params, &Patch::Apply(object))
+            .await
+            .map(drop)
     }
 
     pub async fn delete_pod(&self, ns: &str, name: &str) {

@@ -2,11 +2,12 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -218,4 +219,31 @@ pub fn snapshot_counts(snapshot: &Path) -> std::collections::BTreeMap<String, u6
         .iter()
         .map(|e| (e["key"].to_string(), e["entry"]["count"].as_u64().unwrap()))
         .collect()
+}
+
+/// The body of `GET /metrics` on a local port.
+pub fn scrape(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    s.read_to_string(&mut response).ok()?;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+}
+
+/// Scrapes until `ready` holds; a generous bound so a slow machine never fails.
+pub fn scrape_until(port: u16, ready: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        if let Some(text) = scrape(port).filter(|t| ready(t)) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "metrics never got there"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
