@@ -21,13 +21,13 @@ use crate::event::Protocol;
 const MAX_FIRST_BYTES: usize = 16 * 1024 + 5;
 /// DNS-over-TCP bytes kept per server stream.
 const MAX_DNS_TCP: usize = 64 * 1024;
-const SECOND: i128 = 1_000_000_000;
+const SECOND: i64 = 1_000_000_000;
 /// A connection without client bytes for this long is reported as it stands.
-const TCP_IDLE: i128 = 30 * SECOND;
+const TCP_IDLE: i64 = 30 * SECOND;
 /// A closed connection is forgotten once its teardown has been quiet this long.
-const CLOSED_LINGER: i128 = 5 * SECOND;
+const CLOSED_LINGER: i64 = 5 * SECOND;
 /// A UDP flow idle this long is forgotten; its next datagram starts a new flow.
-const UDP_IDLE: i128 = 120 * SECOND;
+const UDP_IDLE: i64 = 120 * SECOND;
 /// Encapsulations followed at most (VXLAN in Geneve in ...).
 const MAX_DEPTH: u8 = 3;
 
@@ -104,18 +104,17 @@ type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 struct Tcp {
     /// Whether the client is the pair's first end.
     client_first: bool,
-    start: i128,
-    last: i128,
+    start: i64,
+    last: i64,
     answered: bool,
     refused: bool,
     /// Reported already; kept until it ends so its later packets are not a new connection.
     reported: bool,
     /// A FIN or RST was seen: the teardown's last packets still belong to it.
     closed: bool,
-    /// The client sent bytes.
+    /// The client sent bytes (kept in the tracker's `partial` while they may still name
+    /// the connection: the table's entries stay one cache line).
     spoke: bool,
-    /// The client's first bytes while they may still name the connection.
-    first_bytes: Vec<u8>,
 }
 
 impl Tcp {
@@ -135,9 +134,10 @@ impl Tcp {
 /// One segment of a tracked connection.
 fn advance(
     flow: &mut Tcp,
+    partial: &mut Map<Pair, Vec<u8>>,
     pair: Pair,
     from_client: bool,
-    time: i128,
+    time: i64,
     seg: &Segment<'_>,
     out: &mut Vec<Finding>,
 ) {
@@ -152,21 +152,22 @@ fn advance(
     if from_client && !seg.payload.is_empty() && !flow.reported {
         // Most first segments hold the whole hello or request: read them where they are.
         let found = if flow.spoke {
-            let room = MAX_FIRST_BYTES.saturating_sub(flow.first_bytes.len());
-            flow.first_bytes
-                .extend_from_slice(&seg.payload[..seg.payload.len().min(room)]);
-            name_in(&flow.first_bytes)
+            let bytes = partial.entry(pair).or_default();
+            let room = MAX_FIRST_BYTES.saturating_sub(bytes.len());
+            bytes.extend_from_slice(&seg.payload[..seg.payload.len().min(room)]);
+            name_in(bytes)
         } else {
             flow.spoke = true;
             let found = name_in(seg.payload);
             if found.is_none() {
                 let kept = seg.payload.len().min(MAX_FIRST_BYTES);
-                flow.first_bytes.extend_from_slice(&seg.payload[..kept]);
+                partial.insert(pair, seg.payload[..kept].to_vec());
             }
             found
         };
         if let Some(name) = found {
             flow.reported = true;
+            partial.remove(&pair);
             emit_connection(out, flow.key(pair), flow, name);
         }
     }
@@ -174,6 +175,7 @@ fn advance(
         flow.closed = true;
         if !flow.reported {
             flow.reported = true;
+            partial.remove(&pair);
             emit_connection(out, flow.key(pair), flow, None);
         }
     }
@@ -214,12 +216,14 @@ pub struct Skipped {
 
 pub struct Tracker {
     tcp: Map<Pair, Tcp>,
-    udp: Map<Pair, i128>,
+    /// First bytes of connections whose name may still come (a hello over segments).
+    partial: Map<Pair, Vec<u8>>,
+    udp: Map<Pair, i64>,
     dns_tcp: Map<Key, Vec<u8>>,
     max_flows: usize,
     /// Time of the latest packet: what idle is measured against.
-    now: i128,
-    last_sweep: i128,
+    now: i64,
+    last_sweep: i64,
     pub skipped: Skipped,
 }
 
@@ -227,6 +231,7 @@ impl Tracker {
     pub fn new(max_flows: usize) -> Self {
         Tracker {
             tcp: Map::default(),
+            partial: Map::default(),
             udp: Map::default(),
             dns_tcp: Map::default(),
             max_flows: max_flows.max(1),
@@ -238,6 +243,7 @@ impl Tracker {
 
     /// One captured frame; findings are appended to `out`.
     pub fn frame(&mut self, time_ns: i128, linktype: i32, frame: &[u8], out: &mut Vec<Finding>) {
+        let time_ns = nanos(time_ns);
         self.now = self.now.max(time_ns);
         match link::ip_packet(linktype, frame) {
             Ok(ip) => self.ip(time_ns, ip, out, 0),
@@ -253,7 +259,7 @@ impl Tracker {
 
     /// Live capture: idle flows expire by the wall clock even when no packet arrives.
     pub fn tick(&mut self, now_ns: i128, out: &mut Vec<Finding>) {
-        self.now = self.now.max(now_ns);
+        self.now = self.now.max(nanos(now_ns));
         self.expire(out, false);
     }
 
@@ -262,7 +268,7 @@ impl Tracker {
         self.expire(out, true);
     }
 
-    fn ip(&mut self, time: i128, packet: &[u8], out: &mut Vec<Finding>, depth: u8) {
+    fn ip(&mut self, time: i64, packet: &[u8], out: &mut Vec<Finding>, depth: u8) {
         match transport::transport(packet) {
             Some(Transport::Tcp {
                 src,
@@ -341,7 +347,7 @@ impl Tracker {
 
     fn tcp_segment(
         &mut self,
-        time: i128,
+        time: i64,
         src: SocketAddr,
         dst: SocketAddr,
         seg: Segment<'_>,
@@ -359,10 +365,10 @@ impl Tracker {
             // A new SYN on the 5-tuple of a closed connection (port reuse) is a new one.
             if !(seg.syn && !seg.ack && flow.closed) {
                 let from_client = src_first == flow.client_first;
-                advance(flow, pair, from_client, time, &seg, out);
+                advance(flow, &mut self.partial, pair, from_client, time, &seg, out);
                 return;
             }
-            self.tcp.remove(&pair);
+            self.forget(pair);
         }
         if seg.rst || seg.fin {
             return;
@@ -385,14 +391,21 @@ impl Tracker {
             reported: false,
             closed: false,
             spoke: false,
-            first_bytes: Vec::new(),
         });
-        advance(flow, pair, src_is_client, time, &seg, out);
+        advance(
+            flow,
+            &mut self.partial,
+            pair,
+            src_is_client,
+            time,
+            &seg,
+            out,
+        );
     }
 
     /// DNS over TCP from a server: 2-byte length-prefixed messages, several per segment or
     /// one over several.
-    fn dns_over_tcp(&mut self, time: i128, key: Key, payload: &[u8], out: &mut Vec<Finding>) {
+    fn dns_over_tcp(&mut self, time: i64, key: Key, payload: &[u8], out: &mut Vec<Finding>) {
         let buf = self.dns_tcp.entry(key).or_default();
         if buf.len() + payload.len() > MAX_DNS_TCP {
             buf.clear();
@@ -420,7 +433,7 @@ impl Tracker {
 
     fn udp_datagram(
         &mut self,
-        time: i128,
+        time: i64,
         key: Key,
         payload: &[u8],
         out: &mut Vec<Finding>,
@@ -464,7 +477,7 @@ impl Tracker {
         self.make_room(out);
         self.udp.insert(pair, time);
         out.push(Finding::Connection {
-            time_ns: time as i64,
+            time_ns: time,
             protocol: Protocol::Udp,
             src: key.client.ip(),
             sport: key.client.port(),
@@ -475,6 +488,12 @@ impl Tracker {
         });
     }
 
+    /// Removes a connection and its kept bytes.
+    fn forget(&mut self, pair: Pair) -> Option<Tcp> {
+        self.partial.remove(&pair);
+        self.tcp.remove(&pair)
+    }
+
     /// Keeps the tables within `max_flows`: idle flows go first, then the oldest.
     fn make_room(&mut self, out: &mut Vec<Finding>) {
         if self.tcp.len() + self.udp.len() < self.max_flows {
@@ -483,7 +502,7 @@ impl Tracker {
         self.expire(out, false);
         if self.tcp.len() + self.udp.len() >= self.max_flows {
             self.udp.clear();
-            let mut oldest: Vec<(Pair, i128)> =
+            let mut oldest: Vec<(Pair, i64)> =
                 self.tcp.iter().map(|(p, f)| (*p, f.start)).collect();
             // The older half, in no particular order: a selection, not a sort.
             let half = (self.max_flows / 2 + 1).min(oldest.len());
@@ -491,7 +510,7 @@ impl Tracker {
                 oldest.select_nth_unstable_by_key(half, |&(_, t)| t);
             }
             for &(pair, _) in &oldest[..half] {
-                if let Some(flow) = self.tcp.remove(&pair)
+                if let Some(flow) = self.forget(pair)
                     && !flow.reported
                 {
                     emit_connection(out, flow.key(pair), &flow, None);
@@ -509,7 +528,7 @@ impl Tracker {
             .map(|(k, _)| *k)
             .collect();
         for pair in idle {
-            if let Some(flow) = self.tcp.remove(&pair)
+            if let Some(flow) = self.forget(pair)
                 && !flow.reported
             {
                 emit_connection(out, flow.key(pair), &flow, None);
@@ -519,6 +538,11 @@ impl Tracker {
     }
 }
 
+/// Capture times as i64 nanoseconds (until 2262), saturating.
+fn nanos(t: i128) -> i64 {
+    i64::try_from(t).unwrap_or(if t < 0 { i64::MIN } else { i64::MAX })
+}
+
 fn emit_connection(out: &mut Vec<Finding>, key: Key, flow: &Tcp, name: Option<String>) {
     let state = match (flow.answered, flow.refused) {
         (_, true) => Some(State::Refused),
@@ -526,7 +550,7 @@ fn emit_connection(out: &mut Vec<Finding>, key: Key, flow: &Tcp, name: Option<St
         _ => None,
     };
     out.push(Finding::Connection {
-        time_ns: flow.start as i64,
+        time_ns: flow.start,
         protocol: Protocol::Tcp,
         src: key.client.ip(),
         sport: key.client.port(),
@@ -538,14 +562,14 @@ fn emit_connection(out: &mut Vec<Finding>, key: Key, flow: &Tcp, name: Option<St
 }
 
 /// A DNS response to `client`: its lookup, then the addresses it got.
-fn emit_answer(out: &mut Vec<Finding>, time: i128, client: IpAddr, a: dns::Answer) {
+fn emit_answer(out: &mut Vec<Finding>, time: i64, client: IpAddr, a: dns::Answer) {
     out.push(Finding::Lookup {
-        time_ns: time as i64,
+        time_ns: time,
         client,
         name: a.name.clone(),
     });
     out.push(Finding::DnsAnswer {
-        time_ns: time as i64,
+        time_ns: time,
         name: a.name,
         ips: a.ips,
         ttl: a.ttl,
