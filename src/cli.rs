@@ -203,12 +203,7 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
     let entries = report.inventory.sorted();
     let totals = report.totals();
     let doc = output::inventory_doc(&entries, totals);
-    let encoding = args.output.unwrap_or(if std::io::stdout().is_terminal() {
-        Encoding::Table
-    } else {
-        Encoding::Json
-    });
-    let text = match encoding {
+    let text = match for_terminal(args.output, Encoding::Table, Encoding::Json) {
         Encoding::Json => serde_json::to_string_pretty(&doc)? + "\n",
         Encoding::Table => format!(
             "{}\n{}\n",
@@ -216,10 +211,24 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
             output::summary(doc.destinations.len(), &totals)
         ),
     };
+    print(&text)?;
+    Ok(Exit::SUCCESS)
+}
+
+/// The output asked for; else `table` on a terminal, `other` elsewhere.
+fn for_terminal<T>(asked: Option<T>, table: T, other: T) -> T {
+    asked.unwrap_or(if std::io::stdout().is_terminal() {
+        table
+    } else {
+        other
+    })
+}
+
+fn print(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
-    Ok(Exit::SUCCESS)
+    Ok(())
 }
 
 pub async fn run(args: RunArgs) -> Result<Exit> {
@@ -314,19 +323,12 @@ pub async fn audit(args: AuditArgs) -> Result<Exit> {
         namespaces: objects.namespaces(),
     };
     let report = audit::audit(&objects, &rules);
-    let output = args.output.unwrap_or(if std::io::stdout().is_terminal() {
-        AuditOutput::Table
-    } else {
-        AuditOutput::Json
-    });
-    let text = match output {
+    let text = match for_terminal(args.output, AuditOutput::Table, AuditOutput::Json) {
         AuditOutput::Json => serde_json::to_string_pretty(&report)? + "\n",
         AuditOutput::Table => render::table(&report),
         AuditOutput::Markdown => render::markdown(&report),
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    stdout.flush()?;
+    print(&text)?;
     let tripped: Vec<&str> = args
         .fail_on
         .iter()

@@ -7,13 +7,12 @@ mod cluster;
 mod support;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use cluster::{Cluster, Kubelet, TestPod};
 use serde_json::{Value, json};
-use support::{bin, repo};
+use support::{bin, repo, with_stdin};
 
 const FIXTURE: &str = "tests/fixtures/audit/cluster.yaml";
 const INTERNAL_REGISTRY: &str = "registry.corp.example";
@@ -154,19 +153,11 @@ fn json_stdin_directories_and_broken_documents() {
     let yaml = report(&audit(&["--output", "json", FIXTURE]));
     // The same objects as a JSON List on stdin.
     let list = json!({"apiVersion": "v1", "kind": "List", "items": fixture_objects()});
-    let mut child = bin()
-        .args(["audit", "--output", "json", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(list.to_string().as_bytes())
-        .unwrap();
-    let from_stdin = report(&child.wait_with_output().unwrap());
+    let out = with_stdin(
+        bin().args(["audit", "--output", "json", "-"]),
+        list.to_string().as_bytes(),
+    );
+    let from_stdin = report(&out);
     assert_eq!(from_stdin["findings"], yaml["findings"]);
     // A directory: one document per file, one of them broken, one of another kind.
     let dir = tempfile::tempdir().unwrap();

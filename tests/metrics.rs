@@ -3,10 +3,9 @@
 
 mod support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use support::{append, coredns_query, free_port, scrape_until, spawn_run, terminate};
+use support::{append, coredns_query, free_port, scrape_until, spawn_run, terminate, with_stdin};
 
 /// The value of the sample whose line starts with `series`.
 fn value(text: &str, series: &str) -> Option<f64> {
@@ -32,20 +31,10 @@ fn promtool_accepts(text: &str) {
     if support::service(found, "no promtool (Debian package prometheus)").is_none() {
         return;
     }
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = with_stdin(
+        Command::new("promtool").args(["check", "metrics"]),
+        text.as_bytes(),
+    );
     assert!(
         out.status.success(),
         "promtool: {}{}",

@@ -280,11 +280,17 @@ impl Settings {
 
     /// The configuration's classification rules, or every problem found.
     pub fn judge(&self) -> Result<Judge, ConfigError> {
-        let problems = self.problems();
-        if !problems.is_empty() {
-            return Err(ConfigError::Invalid(problems));
-        }
+        none_of(self.problems())?;
         Ok(self.classify.judge())
+    }
+}
+
+/// Ok when there is no problem, else all of them.
+fn none_of(problems: Vec<Problem>) -> Result<(), ConfigError> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid(problems))
     }
 }
 
@@ -329,10 +335,7 @@ impl ClassifyConfig {
 
     /// The classification rules, or the problems of the settings.
     pub fn checked_judge(&self) -> Result<Judge, ConfigError> {
-        let problems = self.problems();
-        if !problems.is_empty() {
-            return Err(ConfigError::Invalid(problems));
-        }
+        none_of(self.problems())?;
         Ok(self.judge())
     }
 

@@ -221,6 +221,18 @@ pub fn snapshot_counts(snapshot: &Path) -> std::collections::BTreeMap<String, u6
         .collect()
 }
 
+/// Runs `cmd` with `input` on its stdin to its end; stdout and stderr captured.
+pub fn with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// The body of `GET /metrics` on a local port.
 pub fn scrape(port: u16) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
