@@ -28,6 +28,8 @@ const TCP_IDLE: i64 = 30 * SECOND;
 const CLOSED_LINGER: i64 = 5 * SECOND;
 /// A UDP flow idle this long is forgotten; its next datagram starts a new flow.
 const UDP_IDLE: i64 = 120 * SECOND;
+/// Names whose last answer is remembered; the memory is cleared when full.
+const MAX_SENT_ANSWERS: usize = 65_536;
 /// Encapsulations followed at most (VXLAN in Geneve in ...).
 const MAX_DEPTH: u8 = 3;
 
@@ -219,6 +221,8 @@ pub struct Tracker {
     /// First bytes of connections whose name may still come (a hello over segments).
     partial: Map<Pair, Vec<u8>>,
     udp: Map<Pair, i64>,
+    /// The DNS answers passed on lately, by name: repeats are not passed on again.
+    sent_answers: Map<String, (Vec<IpAddr>, i64)>,
     dns_tcp: Map<Key, Vec<u8>>,
     max_flows: usize,
     /// Time of the latest packet: what idle is measured against.
@@ -233,6 +237,7 @@ impl Tracker {
             tcp: Map::default(),
             partial: Map::default(),
             udp: Map::default(),
+            sent_answers: Map::default(),
             dns_tcp: Map::default(),
             max_flows: max_flows.max(1),
             now: 0,
@@ -421,7 +426,7 @@ impl Tracker {
                 break;
             };
             if let Some(a) = dns::answer(message) {
-                emit_answer(out, time, key.server.ip(), a);
+                emit_answer(out, &mut self.sent_answers, time, key.server.ip(), a);
             }
             at += 2 + len;
         }
@@ -465,7 +470,7 @@ impl Tracker {
         }
         if key.client.port() == 53 {
             if let Some(a) = dns::answer(payload) {
-                emit_answer(out, time, key.server.ip(), a);
+                emit_answer(out, &mut self.sent_answers, time, key.server.ip(), a);
             }
             return;
         }
@@ -561,17 +566,76 @@ fn emit_connection(out: &mut Vec<Finding>, key: Key, flow: &Tcp, name: Option<St
     });
 }
 
-/// A DNS response to `client`: its lookup, then the addresses it got.
-fn emit_answer(out: &mut Vec<Finding>, time: i64, client: IpAddr, a: dns::Answer) {
+/// A DNS response to `client`: its lookup, then the addresses it got, unless the same
+/// addresses of the name went out less than half their TTL ago (the name cache still holds
+/// them; a busy name is answered thousands of times a minute).
+fn emit_answer(
+    out: &mut Vec<Finding>,
+    sent: &mut Map<String, (Vec<IpAddr>, i64)>,
+    time: i64,
+    client: IpAddr,
+    a: dns::Answer,
+) {
     out.push(Finding::Lookup {
         time_ns: time,
         client,
         name: a.name.clone(),
     });
+    let fresh_for = i64::from(a.ttl / 2) * SECOND;
+    if let Some((ips, at)) = sent.get(&a.name)
+        && *ips == a.ips
+        && time.saturating_sub(*at) < fresh_for
+    {
+        return;
+    }
+    if sent.len() >= MAX_SENT_ANSWERS {
+        sent.clear();
+    }
+    sent.insert(a.name.clone(), (a.ips.clone(), time));
     out.push(Finding::DnsAnswer {
         time_ns: time,
         name: a.name,
         ips: a.ips,
         ttl: a.ttl,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_answers_are_passed_on_once_per_half_ttl() {
+        let answer = |ips: &[&str]| dns::Answer {
+            name: "api.example.com".into(),
+            ips: ips.iter().map(|ip| ip.parse().unwrap()).collect(),
+            ttl: 60,
+        };
+        let client: IpAddr = "10.244.0.5".parse().unwrap();
+        let (mut out, mut sent) = (Vec::new(), Map::default());
+        let mut answers_at = |time: i64, ips: &[&str]| {
+            out.clear();
+            emit_answer(&mut out, &mut sent, time, client, answer(ips));
+            let lookups = out
+                .iter()
+                .filter(|f| matches!(f, Finding::Lookup { .. }))
+                .count();
+            assert_eq!(lookups, 1, "every lookup counts");
+            out.iter()
+                .filter(|f| matches!(f, Finding::DnsAnswer { .. }))
+                .count()
+        };
+        assert_eq!(answers_at(0, &["198.51.100.1"]), 1);
+        assert_eq!(answers_at(29 * SECOND, &["198.51.100.1"]), 0);
+        assert_eq!(
+            answers_at(30 * SECOND, &["198.51.100.1"]),
+            1,
+            "half the TTL"
+        );
+        assert_eq!(
+            answers_at(31 * SECOND, &["198.51.100.2"]),
+            1,
+            "new addresses"
+        );
+    }
 }
