@@ -7,7 +7,10 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use super::selector::matches;
-use super::{Allowed, Finding, Kind, PodLike, Port, RulePorts, Rules, Severity, rule_findings};
+use super::{
+    Allowed, Finding, Kind, PodLike, Port, RulePorts, Rules, Severity, metadata, rule_findings,
+    str_of,
+};
 
 /// The policy's rule specs: `spec`, and each of `specs`.
 fn specs(policy: &Value) -> impl Iterator<Item = &Value> {
@@ -20,21 +23,13 @@ fn specs(policy: &Value) -> impl Iterator<Item = &Value> {
     )
 }
 
-fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
-fn namespace(policy: &Value) -> Option<&str> {
-    policy.get("metadata").and_then(|m| str_of(m, "namespace"))
-}
-
 fn clusterwide(policy: &Value) -> bool {
     str_of(policy, "kind") == Some("CiliumClusterwideNetworkPolicy")
 }
 
 /// Whether a spec with egress rules selects the pod (Cilium denies the rest then).
 pub(super) fn restricts(policy: &Value, pod: &PodLike) -> bool {
-    if !clusterwide(policy) && namespace(policy) != Some(pod.namespace.as_str()) {
+    if !clusterwide(policy) && metadata(policy, "namespace") != Some(pod.namespace.as_str()) {
         return false;
     }
     let mut labels = pod.labels.clone();
@@ -54,9 +49,9 @@ pub(super) fn rules(policy: &Value, rules: &Rules, out: &mut Vec<Finding>) {
     } else {
         "CiliumNetworkPolicy"
     };
-    let name = policy.get("metadata").and_then(|m| str_of(m, "name"));
+    let name = metadata(policy, "name");
     let object = format!("{kind}/{}", name.unwrap_or_default());
-    let namespace = namespace(policy).map(str::to_string);
+    let namespace = metadata(policy, "namespace").map(str::to_string);
     let rule_list = specs(policy)
         .filter_map(|s| s.get("egress").and_then(Value::as_array))
         .flatten();

@@ -4,11 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Finding, Kind, Objects, Port, Rules, Severity};
-
-fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
+use super::{Finding, Kind, Objects, Port, Rules, Severity, metadata, str_of};
 
 fn strings<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a str> {
     v.get(key)
@@ -16,10 +12,6 @@ fn strings<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a str> {
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-}
-
-fn meta<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get("metadata").and_then(|m| str_of(m, key))
 }
 
 fn is_internal_entry(se: &Value) -> bool {
@@ -39,7 +31,7 @@ pub(super) fn service_entries(objects: &Objects, rules: &Rules, out: &mut Vec<Fi
     let mut external_entries: Vec<(&str, String)> = Vec::new();
     for se in &objects.service_entries {
         let Some(spec) = se.get("spec") else { continue };
-        let name = meta(se, "name").unwrap_or_default();
+        let name = metadata(se, "name").unwrap_or_default();
         if is_internal_entry(se) {
             mesh_hosts.extend(strings(spec, "hosts"));
             continue;
@@ -85,7 +77,7 @@ pub(super) fn service_entries(objects: &Objects, rules: &Rules, out: &mut Vec<Fi
                 out.push(Finding {
                     severity: Severity::Medium,
                     kind: Kind::ServiceEntry,
-                    namespace: meta(se, "namespace").map(str::to_string),
+                    namespace: metadata(se, "namespace").map(str::to_string),
                     object: format!("ServiceEntry/{name}"),
                     destination: Some(destination.clone()),
                     port: port.clone(),
@@ -142,8 +134,11 @@ pub(super) fn service_entries(objects: &Objects, rules: &Rules, out: &mut Vec<Fi
             out.push(Finding {
                 severity: Severity::Low,
                 kind: Kind::DestinationRule,
-                namespace: meta(dr, "namespace").map(str::to_string),
-                object: format!("DestinationRule/{}", meta(dr, "name").unwrap_or_default()),
+                namespace: metadata(dr, "namespace").map(str::to_string),
+                object: format!(
+                    "DestinationRule/{}",
+                    metadata(dr, "name").unwrap_or_default()
+                ),
                 destination: Some(destination.clone()),
                 port,
                 detail: format!("{origination}; {declared}"),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use serde_json::Value;
 
-use super::{Objects, PodLike, Unavailable};
+use super::{Objects, PodLike, Unavailable, metadata};
 
 /// Reads every path (`-` is stdin); fails only when a path cannot be read at all.
 pub fn from_paths(paths: &[PathBuf]) -> std::io::Result<Objects> {
@@ -57,11 +57,7 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
 impl Objects {
     /// Keeps only one namespace's objects (cluster-wide ones stay).
     pub fn retain_namespace(&mut self, ns: &str) {
-        let keep = |v: &Value| {
-            v.pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .is_none_or(|n| n == ns)
-        };
+        let keep = |v: &Value| metadata(v, "namespace").is_none_or(|n| n == ns);
         self.pods.retain(|p| p.namespace == ns);
         self.network_policies
             .retain(|p| p.metadata.namespace.as_deref().is_none_or(|n| n == ns));
@@ -115,11 +111,7 @@ impl Objects {
         let group = api_version
             .and_then(|v| v.split_once('/'))
             .map(|(g, _)| g.to_string());
-        let name = object
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
+        let name = metadata(&object, "name").unwrap_or_default().to_string();
         let result = match (group.as_deref(), kind.as_str()) {
             (None, "Pod") => self.add_pod(object),
             (None, "ConfigMap") => {
@@ -189,9 +181,7 @@ impl Objects {
         };
         let template: PodTemplateSpec =
             serde_json::from_value(template.clone()).map_err(|e| e.to_string())?;
-        let namespace = object
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str);
+        let namespace = metadata(&object, "namespace");
         let labels: BTreeMap<String, String> =
             template.metadata.and_then(|m| m.labels).unwrap_or_default();
         self.pods.push(PodLike {
@@ -207,9 +197,7 @@ impl Objects {
     /// Istio's mesh config: the `mesh` key of the `istio` (or `istio-<revision>`) ConfigMap in
     /// istio-system.
     fn add_mesh_config(&mut self, object: &Value, name: &str) {
-        let namespace = object
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str);
+        let namespace = metadata(object, "namespace");
         let is_mesh =
             namespace == Some("istio-system") && (name == "istio" || name.starts_with("istio-"));
         if let Some(mesh) = object.pointer("/data/mesh").and_then(Value::as_str)

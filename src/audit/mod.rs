@@ -73,6 +73,16 @@ impl Kind {
     }
 }
 
+/// A string field of a dynamic object.
+fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// A string field of a dynamic object's metadata (`name`, `namespace`).
+fn metadata<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get("metadata").and_then(|m| str_of(m, key))
+}
+
 /// Highest first, so sorted findings lead with what matters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -334,11 +344,7 @@ pub struct Report {
 impl Objects {
     /// The namespaces the objects live in.
     pub fn namespaces(&self) -> BTreeSet<String> {
-        let of_value = |v: &Value| {
-            v.pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        };
+        let of_value = |v: &Value| metadata(v, "namespace").map(str::to_string);
         self.pods
             .iter()
             .map(|p| p.namespace.clone())
