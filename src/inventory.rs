@@ -119,7 +119,7 @@ impl Inventory {
     pub fn record(&mut self, obs: Observation, track: bool) -> (Recorded, Option<Key>) {
         let (key, seen) = split(obs);
         if let Some(e) = self.entries.get_mut(&key) {
-            merge(e, &key, seen);
+            merge(e, seen);
             if track && self.changed_set.insert(key.clone()) {
                 self.changed.push(key);
             }
@@ -128,9 +128,14 @@ impl Inventory {
         if self.entries.len() >= self.max_entries {
             return (Recorded::Full, None);
         }
+        // The key's own name goes in once, here; later updates of the entry carry it too.
+        let names = match &key.dst {
+            DestKey::Name(name) if !name.is_empty() => BTreeSet::from([name.clone()]),
+            _ => BTreeSet::new(),
+        };
         let mut entry = Entry {
             src: Endpoint::default(),
-            names: BTreeSet::new(),
+            names,
             ips: BTreeSet::new(),
             count: 0,
             first_seen: seen.time,
@@ -138,7 +143,7 @@ impl Inventory {
             evidence: BTreeSet::new(),
             verdicts: BTreeSet::new(),
         };
-        merge(&mut entry, &key, seen);
+        merge(&mut entry, seen);
         self.entries.insert(key.clone(), entry);
         (Recorded::New, track.then_some(key))
     }
@@ -269,18 +274,12 @@ fn split(obs: Observation) -> (Key, Seen) {
     (key, seen)
 }
 
-fn merge(e: &mut Entry, key: &Key, seen: Seen) {
+fn merge(e: &mut Entry, seen: Seen) {
     e.count += 1;
     e.first_seen = e.first_seen.min(seen.time);
     e.last_seen = e.last_seen.max(seen.time);
     e.evidence.insert(seen.kind);
     e.verdicts.extend(seen.verdict);
-    if let DestKey::Name(name) = &key.dst
-        && !name.is_empty()
-        && !e.names.contains(name)
-    {
-        e.names.insert(name.clone());
-    }
     e.names.extend(seen.more_names);
     if let Some(ip) = seen.ip {
         e.ips.insert(ip);
