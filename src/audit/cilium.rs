@@ -3,6 +3,8 @@
 //! toFQDNs names and patterns, toCIDR/toCIDRSet beyond the internal networks, toEntities
 //! world or all.
 
+use std::collections::BTreeMap;
+
 use ipnet::IpNet;
 use serde_json::Value;
 
@@ -27,18 +29,28 @@ fn clusterwide(policy: &Value) -> bool {
     str_of(policy, "kind") == Some("CiliumClusterwideNetworkPolicy")
 }
 
-/// Whether a spec with egress rules selects the pod (Cilium denies the rest then).
-pub(super) fn restricts(policy: &Value, pod: &PodLike) -> bool {
-    if !clusterwide(policy) && metadata(policy, "namespace") != Some(pod.namespace.as_str()) {
-        return false;
-    }
+/// A pod's labels as Cilium selects on them: its own and its namespace's.
+pub(super) fn endpoint_labels(pod: &PodLike) -> BTreeMap<String, String> {
     let mut labels = pod.labels.clone();
     labels.insert("io.kubernetes.pod.namespace".into(), pod.namespace.clone());
+    labels
+}
+
+/// Whether a spec with egress rules selects a pod of `namespace` with these
+/// [`endpoint_labels`] (Cilium denies the rest then).
+pub(super) fn restricts(
+    policy: &Value,
+    namespace: &str,
+    labels: &BTreeMap<String, String>,
+) -> bool {
+    if !clusterwide(policy) && metadata(policy, "namespace") != Some(namespace) {
+        return false;
+    }
     specs(policy).any(|spec| {
         (spec.get("egress").is_some() || spec.get("egressDeny").is_some())
             && spec
                 .get("endpointSelector")
-                .is_some_and(|s| matches(s, &labels, true))
+                .is_some_and(|s| matches(s, labels, true))
     })
 }
 

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::selector::matches;
 use super::{
-    Allowed, Finding, Kind, Objects, PodLike, Port, RulePorts, Rules, Severity, Summary, cilium,
+    Allowed, Finding, Kind, Objects, Port, RulePorts, Rules, Severity, Summary, cilium,
     rule_findings,
 };
 
@@ -26,36 +26,38 @@ fn restricts_egress(policy: &NetworkPolicy) -> bool {
     }
 }
 
-fn selects(policy: &NetworkPolicy, pod: &PodLike) -> bool {
-    if policy.metadata.namespace.as_deref() != Some(pod.namespace.as_str()) {
-        return false;
-    }
-    let selector = policy
-        .spec
-        .as_ref()
-        .and_then(|s| serde_json::to_value(&s.pod_selector).ok())
-        .unwrap_or(Value::Null);
-    matches(&selector, &pod.labels, false)
-}
-
 /// Workloads whose pods no egress policy selects: the most important finding, counted per
 /// namespace. A workload is unrestricted when any of its pods (or its template) is.
 pub(super) fn unrestricted(objects: &Objects, out: &mut Vec<Finding>, summary: &mut Summary) {
-    let egress_policies: Vec<&NetworkPolicy> = objects
+    // Each egress policy's namespace and pod selector, taken once for all pods.
+    let egress_policies: Vec<(Option<&str>, Value)> = objects
         .network_policies
         .iter()
         .filter(|p| restricts_egress(p))
+        .map(|p| {
+            let selector = p.spec.as_ref().map(|s| &s.pod_selector);
+            let selector = selector.and_then(|s| serde_json::to_value(s).ok());
+            (
+                p.metadata.namespace.as_deref(),
+                selector.unwrap_or(Value::Null),
+            )
+        })
         .collect();
     // (namespace, object) -> (pods, unrestricted pods, unrestricted at all, host network)
     let mut workloads: BTreeMap<(&str, &str), (usize, usize, bool, bool)> = BTreeMap::new();
     for pod in &objects.pods {
         let host_network = pod.spec.host_network == Some(true);
-        let restricted = !host_network
-            && (egress_policies.iter().any(|p| selects(p, pod))
-                || objects
-                    .cilium_policies
-                    .iter()
-                    .any(|p| cilium::restricts(p, pod)));
+        let selected = || {
+            egress_policies.iter().any(|(ns, selector)| {
+                *ns == Some(pod.namespace.as_str()) && matches(selector, &pod.labels, false)
+            })
+        };
+        let cilium_selected = || {
+            let labels = cilium::endpoint_labels(pod);
+            let mut policies = objects.cilium_policies.iter();
+            policies.any(|p| cilium::restricts(p, &pod.namespace, &labels))
+        };
+        let restricted = !host_network && (selected() || cilium_selected());
         let w = workloads
             .entry((pod.namespace.as_str(), pod.object.as_str()))
             .or_default();
