@@ -200,7 +200,8 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
     let shutdown = shutdown_on_signal();
     let pods = settings.pod_table(&shutdown).await?;
     let report = pipeline::run(&settings, judge, pods, &[], shutdown).await?;
-    let entries = report.inventory.sorted();
+    let owned = report.inventory.sorted();
+    let entries: Vec<_> = owned.iter().map(|(k, e)| (k, e)).collect();
     let totals = report.totals();
     let doc = output::inventory_doc(&entries, totals);
     let text = match for_terminal(args.output, Encoding::Table, Encoding::Json) {

@@ -18,6 +18,15 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// Every kind, in declaration order: `ALL[k as usize] == k`.
+    pub const ALL: [SourceKind; 5] = [
+        SourceKind::Coredns,
+        SourceKind::Envoy,
+        SourceKind::Hubble,
+        SourceKind::Falco,
+        SourceKind::Capture,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             SourceKind::Coredns => "coredns",
@@ -92,6 +101,17 @@ pub enum Verdict {
     Unanswered,
 }
 
+impl Verdict {
+    /// Every verdict, in declaration order: `ALL[v as usize] == v`.
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Dropped,
+        Verdict::Error,
+        Verdict::Audit,
+        Verdict::Refused,
+        Verdict::Unanswered,
+    ];
+}
+
 /// One external fact: either a DNS lookup of an external name or a connection to an external
 /// destination. Serialized as the `destination` of an observation record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,4 +149,19 @@ pub struct Observation {
     pub fact: Fact,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_lists_are_in_declaration_order() {
+        for (i, k) in SourceKind::ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i);
+        }
+        for (i, v) in Verdict::ALL.into_iter().enumerate() {
+            assert_eq!(v as usize, i);
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -79,13 +80,82 @@ pub enum Recorded {
 /// per-process seed still keeps crafted names from colliding on purpose.
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// Every string a key or an entry holds, once; keys and entries hold their ids. A lookup
+/// then hashes and compares a few words in the table's own memory instead of following
+/// string pointers (the inventory's largest cost was those cache misses).
+#[derive(Default)]
+struct Strings {
+    ids: Map<Arc<str>, u32>,
+    all: Vec<Arc<str>>,
+}
+
+impl Strings {
+    fn get(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+
+    /// The id of `s`, added when new; none once ids run out.
+    fn intern(&mut self, s: &str) -> Option<u32> {
+        if let Some(id) = self.get(s) {
+            return Some(id);
+        }
+        let id = u32::try_from(self.all.len()).ok()?;
+        let s: Arc<str> = s.into();
+        self.all.push(s.clone());
+        self.ids.insert(s, id);
+        Some(id)
+    }
+
+    fn str(&self, id: u32) -> &str {
+        &self.all[id as usize]
+    }
+}
+
+/// A [`Key`] with its strings interned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Slot {
+    dst: Dst,
+    port: Option<u16>,
+    proto: Option<Protocol>,
+    src: Src,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Dst {
+    Name(u32),
+    Ip(IpAddr),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Src {
+    Pod { namespace: u32, pod: u32 },
+    Ip(IpAddr),
+    Unknown,
+}
+
+/// An [`Entry`] as the inventory keeps it: names as ids, the evidence and verdict sets as
+/// bits, the first address inline (most entries only ever have one).
+struct Counted {
+    src: Endpoint,
+    /// Names besides the key's own.
+    names: Vec<u32>,
+    ip: Option<IpAddr>,
+    more_ips: BTreeSet<IpAddr>,
+    count: u64,
+    first_seen: OffsetDateTime,
+    last_seen: OffsetDateTime,
+    evidence: u8,
+    verdicts: u8,
+}
+
 pub struct Inventory {
-    entries: Map<Key, Entry>,
+    strings: Strings,
+    entries: Map<Slot, Counted>,
     /// Ids of recent observation records, so a redelivered record is counted once.
     recent: RecentIds,
-    /// Keys changed since the last [`Inventory::take_changed`], each once.
-    changed: Vec<Key>,
-    changed_set: HashSet<Key, foldhash::fast::RandomState>,
+    /// Entries changed since the last [`Inventory::take_changed`], each once.
+    changed: Vec<Slot>,
+    changed_set: HashSet<Slot, foldhash::fast::RandomState>,
     max_entries: usize,
 }
 
@@ -94,6 +164,7 @@ impl Inventory {
     /// are remembered.
     pub fn new(max_entries: usize, dedupe_window: usize) -> Self {
         Inventory {
+            strings: Strings::default(),
             entries: Map::default(),
             recent: RecentIds::new(dedupe_window),
             changed: Vec::new(),
@@ -115,73 +186,212 @@ impl Inventory {
         self.recent.insert(id)
     }
 
-    /// Counts `obs`; with `track`, remembers the key so sinks hear of the change.
-    pub fn record(&mut self, obs: Observation, track: bool) -> (Recorded, Option<Key>) {
+    /// Counts `obs`; with `track`, remembers the entry so sinks hear of the change, and
+    /// returns a new entry's update.
+    pub fn record(&mut self, obs: Observation, track: bool) -> (Recorded, Option<Update>) {
         let (key, seen) = split(obs);
-        if let Some(e) = self.entries.get_mut(&key) {
-            merge(e, seen);
-            if track && self.changed_set.insert(key.clone()) {
-                self.changed.push(key);
+        if let Some(slot) = self.find(&key, &seen.src)
+            && let Some(e) = self.entries.get_mut(&slot)
+        {
+            merge(e, seen, &mut self.strings);
+            if track && self.changed_set.insert(slot) {
+                self.changed.push(slot);
             }
             return (Recorded::Updated, None);
         }
         if self.entries.len() >= self.max_entries {
             return (Recorded::Full, None);
         }
-        // The key's own name goes in once, here; later updates of the entry carry it too.
-        let names = match &key.dst {
-            DestKey::Name(name) if !name.is_empty() => BTreeSet::from([name.clone()]),
-            _ => BTreeSet::new(),
+        let Some(slot) = self.intern(&key, &seen.src) else {
+            return (Recorded::Full, None);
         };
-        let mut entry = Entry {
+        let mut entry = Counted {
             src: Endpoint::default(),
-            names,
-            ips: BTreeSet::new(),
+            names: Vec::new(),
+            ip: None,
+            more_ips: BTreeSet::new(),
             count: 0,
             first_seen: seen.time,
             last_seen: seen.time,
-            evidence: BTreeSet::new(),
-            verdicts: BTreeSet::new(),
+            evidence: 0,
+            verdicts: 0,
         };
-        merge(&mut entry, seen);
-        self.entries.insert(key.clone(), entry);
-        (Recorded::New, track.then_some(key))
+        merge(&mut entry, seen, &mut self.strings);
+        let update = track.then(|| Update {
+            kind: UpdateKind::New,
+            key: self.key(&slot),
+            entry: self.entry(&slot, &entry),
+        });
+        self.entries.insert(slot, entry);
+        (Recorded::New, update)
+    }
+
+    /// The slot of `key` when all its strings are known (else it has no entry).
+    fn find(&self, key: &KeyParts, src: &Endpoint) -> Option<Slot> {
+        let strings = &self.strings;
+        let dst = match &key.dst {
+            DestKey::Name(name) => Dst::Name(strings.get(name)?),
+            DestKey::Ip(ip) => Dst::Ip(*ip),
+        };
+        let src = match source(src) {
+            SourceRef::Pod(ns, pod) => Src::Pod {
+                namespace: strings.get(ns)?,
+                pod: strings.get(pod)?,
+            },
+            SourceRef::Ip(ip) => Src::Ip(ip),
+            SourceRef::Unknown => Src::Unknown,
+        };
+        Some(Slot {
+            dst,
+            port: key.port,
+            proto: key.proto,
+            src,
+        })
+    }
+
+    fn intern(&mut self, key: &KeyParts, src: &Endpoint) -> Option<Slot> {
+        let strings = &mut self.strings;
+        let dst = match &key.dst {
+            DestKey::Name(name) => Dst::Name(strings.intern(name)?),
+            DestKey::Ip(ip) => Dst::Ip(*ip),
+        };
+        let src = match source(src) {
+            SourceRef::Pod(ns, pod) => Src::Pod {
+                namespace: strings.intern(ns)?,
+                pod: strings.intern(pod)?,
+            },
+            SourceRef::Ip(ip) => Src::Ip(ip),
+            SourceRef::Unknown => Src::Unknown,
+        };
+        Some(Slot {
+            dst,
+            port: key.port,
+            proto: key.proto,
+            src,
+        })
+    }
+
+    fn key(&self, slot: &Slot) -> Key {
+        let s = &self.strings;
+        Key {
+            dst: match slot.dst {
+                Dst::Name(id) => DestKey::Name(s.str(id).to_owned()),
+                Dst::Ip(ip) => DestKey::Ip(ip),
+            },
+            port: slot.port,
+            proto: slot.proto,
+            src: match slot.src {
+                Src::Pod { namespace, pod } => SourceKey::Pod {
+                    namespace: s.str(namespace).to_owned(),
+                    pod: s.str(pod).to_owned(),
+                },
+                Src::Ip(ip) => SourceKey::Ip(ip),
+                Src::Unknown => SourceKey::Unknown,
+            },
+        }
+    }
+
+    fn entry(&self, slot: &Slot, c: &Counted) -> Entry {
+        let s = &self.strings;
+        let own = match slot.dst {
+            Dst::Name(id) if !s.str(id).is_empty() => Some(id),
+            _ => None,
+        };
+        Entry {
+            src: c.src.clone(),
+            names: own
+                .iter()
+                .chain(&c.names)
+                .map(|&id| s.str(id).to_owned())
+                .collect(),
+            ips: c.ip.iter().chain(&c.more_ips).copied().collect(),
+            count: c.count,
+            first_seen: c.first_seen,
+            last_seen: c.last_seen,
+            evidence: SourceKind::ALL
+                .into_iter()
+                .filter(|k| c.evidence & bit(*k as u8) != 0)
+                .collect(),
+            verdicts: Verdict::ALL
+                .into_iter()
+                .filter(|v| c.verdicts & bit(*v as u8) != 0)
+                .collect(),
+        }
     }
 
     /// Puts back entries of an earlier run (a snapshot); returns how many did not fit.
     pub fn restore(&mut self, entries: Vec<(Key, Entry)>) -> usize {
         let mut left_out = 0;
         for (key, entry) in entries {
-            if self.entries.len() >= self.max_entries {
-                left_out += 1;
-            } else {
-                self.entries.insert(key, entry);
+            let (parts, src) = (KeyParts::of(key), entry.src);
+            let slot = match self.intern(&parts, &src) {
+                Some(slot) if self.entries.len() < self.max_entries => slot,
+                _ => {
+                    left_out += 1;
+                    continue;
+                }
+            };
+            let own = match &parts.dst {
+                DestKey::Name(name) => Some(name.as_str()),
+                DestKey::Ip(_) => None,
+            };
+            let mut counted = Counted {
+                src,
+                names: Vec::new(),
+                ip: None,
+                more_ips: BTreeSet::new(),
+                count: entry.count,
+                first_seen: entry.first_seen,
+                last_seen: entry.last_seen,
+                evidence: entry.evidence.iter().fold(0, |b, k| b | bit(*k as u8)),
+                verdicts: entry.verdicts.iter().fold(0, |b, v| b | bit(*v as u8)),
+            };
+            for name in entry.names.iter().filter(|n| Some(n.as_str()) != own) {
+                counted.names.extend(self.strings.intern(name));
             }
+            for ip in entry.ips {
+                add_ip(&mut counted, ip);
+            }
+            self.entries.insert(slot, counted);
         }
         left_out
-    }
-
-    /// A copy of one entry for sinks.
-    pub fn update(&self, kind: UpdateKind, key: Key) -> Option<Update> {
-        let entry = self.entries.get(&key)?.clone();
-        Some(Update { kind, key, entry })
     }
 
     /// Changed entries since the last call, in the order they first changed.
     pub fn take_changed(&mut self) -> Vec<Update> {
         self.changed_set.clear();
-        std::mem::take(&mut self.changed)
-            .into_iter()
-            .filter_map(|k| self.update(UpdateKind::Changed, k))
+        let changed = std::mem::take(&mut self.changed);
+        changed
+            .iter()
+            .filter_map(|slot| {
+                let c = self.entries.get(slot)?;
+                Some(Update {
+                    kind: UpdateKind::Changed,
+                    key: self.key(slot),
+                    entry: self.entry(slot, c),
+                })
+            })
             .collect()
     }
 
     /// All entries in a deterministic order: destination, port, protocol, source.
-    pub fn sorted(&self) -> Vec<(&Key, &Entry)> {
-        let mut all: Vec<_> = self.entries.iter().collect();
-        all.sort_by(|a, b| a.0.cmp(b.0));
-        all
+    pub fn sorted(&self) -> Vec<(Key, Entry)> {
+        // Sorted before the entries are built: moving whole entries costs more than the sort.
+        let mut keyed: Vec<_> = self
+            .entries
+            .iter()
+            .map(|(slot, c)| (self.key(slot), slot, c))
+            .collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        keyed
+            .into_iter()
+            .map(|(key, slot, c)| (key, self.entry(slot, c)))
+            .collect()
     }
+}
+
+fn bit(index: u8) -> u8 {
+    1 << index
 }
 
 /// A bounded memory of ids: two generations, the older dropped when the newer fills, so the
@@ -213,6 +423,39 @@ impl RecentIds {
     }
 }
 
+/// A key as an observation carries it: the destination moved out of it, the source still
+/// in its endpoint.
+struct KeyParts {
+    dst: DestKey,
+    port: Option<u16>,
+    proto: Option<Protocol>,
+}
+
+impl KeyParts {
+    fn of(key: Key) -> KeyParts {
+        KeyParts {
+            dst: key.dst,
+            port: key.port,
+            proto: key.proto,
+        }
+    }
+}
+
+enum SourceRef<'a> {
+    Pod(&'a str, &'a str),
+    Ip(IpAddr),
+    Unknown,
+}
+
+/// Who the source is keyed by: the pod when known, else its IP.
+fn source(src: &Endpoint) -> SourceRef<'_> {
+    match (&src.namespace, &src.pod, src.ip) {
+        (Some(ns), Some(pod), _) => SourceRef::Pod(ns, pod),
+        (_, _, Some(ip)) => SourceRef::Ip(ip),
+        _ => SourceRef::Unknown,
+    }
+}
+
 /// What an observation adds to its entry besides the key.
 struct Seen {
     time: OffsetDateTime,
@@ -224,8 +467,8 @@ struct Seen {
     verdict: Option<Verdict>,
 }
 
-/// Moves the observation's strings into its key instead of copying them.
-fn split(obs: Observation) -> (Key, Seen) {
+/// Moves the observation's destination name into its key instead of copying it.
+fn split(obs: Observation) -> (KeyParts, Seen) {
     let Observation {
         time,
         kind,
@@ -249,20 +492,7 @@ fn split(obs: Observation) -> (Key, Seen) {
             (dst, dst_port, Some(proto), names, dst_ip)
         }
     };
-    let src_key = match (&src.namespace, &src.pod, src.ip) {
-        (Some(ns), Some(pod), _) => SourceKey::Pod {
-            namespace: ns.clone(),
-            pod: pod.clone(),
-        },
-        (_, _, Some(ip)) => SourceKey::Ip(ip),
-        _ => SourceKey::Unknown,
-    };
-    let key = Key {
-        dst,
-        port,
-        proto,
-        src: src_key,
-    };
+    let key = KeyParts { dst, port, proto };
     let seen = Seen {
         time,
         kind,
@@ -274,15 +504,33 @@ fn split(obs: Observation) -> (Key, Seen) {
     (key, seen)
 }
 
-fn merge(e: &mut Entry, seen: Seen) {
+fn add_ip(e: &mut Counted, ip: IpAddr) {
+    match e.ip {
+        None => e.ip = Some(ip),
+        Some(first) if first == ip => {}
+        Some(_) => {
+            e.more_ips.insert(ip);
+        }
+    }
+}
+
+fn merge(e: &mut Counted, seen: Seen, strings: &mut Strings) {
     e.count += 1;
     e.first_seen = e.first_seen.min(seen.time);
     e.last_seen = e.last_seen.max(seen.time);
-    e.evidence.insert(seen.kind);
-    e.verdicts.extend(seen.verdict);
-    e.names.extend(seen.more_names);
+    e.evidence |= bit(seen.kind as u8);
+    if let Some(v) = seen.verdict {
+        e.verdicts |= bit(v as u8);
+    }
+    for name in &seen.more_names {
+        if let Some(id) = strings.intern(name)
+            && !e.names.contains(&id)
+        {
+            e.names.push(id);
+        }
+    }
     if let Some(ip) = seen.ip {
-        e.ips.insert(ip);
+        add_ip(e, ip);
     }
     // Later evidence may know more about the source than the first did.
     let s = seen.src;
@@ -330,7 +578,7 @@ mod tests {
         }
         let all = inv.sorted();
         assert_eq!(all.len(), 2);
-        let (_, e) = all[0];
+        let (_, e) = &all[0];
         assert_eq!(e.count, 3);
         assert_eq!(e.first_seen.unix_timestamp(), 3);
         assert_eq!(e.last_seen.unix_timestamp(), 9);
@@ -338,6 +586,81 @@ mod tests {
         assert_eq!(changed.len(), 1);
         assert_eq!(changed[0].entry.count, 3);
         assert!(inv.take_changed().is_empty());
+    }
+
+    #[test]
+    fn entries_keep_names_addresses_evidence_and_verdicts_and_restore_as_they_were() {
+        let conn = |ip: &str, names: &[&str], kind, verdict| Observation {
+            time: OffsetDateTime::from_unix_timestamp(7).unwrap(),
+            kind,
+            src: Endpoint {
+                namespace: Some("shop".into()),
+                pod: Some("web-1".into()),
+                ip: Some("10.244.0.5".parse().unwrap()),
+                ..Default::default()
+            },
+            fact: Fact::Connection {
+                dst_ip: Some(ip.parse().unwrap()),
+                dst_port: Some(443),
+                proto: Protocol::Tcp,
+                names: names.iter().map(|n| n.to_string()).collect(),
+            },
+            verdict,
+        };
+        let mut inv = Inventory::new(10, 10);
+        let (recorded, update) = inv.record(
+            conn(
+                "198.51.100.1",
+                &["api.example.com"],
+                SourceKind::Capture,
+                None,
+            ),
+            true,
+        );
+        assert_eq!(recorded, Recorded::New);
+        assert_eq!(
+            update.unwrap().entry.names,
+            BTreeSet::from(["api.example.com".into()])
+        );
+        for (ip, names, kind, verdict) in [
+            (
+                "198.51.100.2",
+                ["api.example.com", "cdn.example.net"],
+                SourceKind::Hubble,
+                Some(Verdict::Dropped),
+            ),
+            (
+                "198.51.100.1",
+                ["api.example.com", "cdn.example.net"],
+                SourceKind::Capture,
+                None,
+            ),
+        ] {
+            assert_eq!(
+                inv.record(conn(ip, &names, kind, verdict), false).0,
+                Recorded::Updated
+            );
+        }
+        let all = inv.sorted();
+        let (key, e) = &all[0];
+        assert_eq!(
+            key.src,
+            SourceKey::Pod {
+                namespace: "shop".into(),
+                pod: "web-1".into()
+            }
+        );
+        assert_eq!(e.count, 3);
+        assert_eq!(e.names.len(), 2);
+        assert_eq!(e.ips.len(), 2);
+        assert_eq!(
+            e.evidence,
+            BTreeSet::from([SourceKind::Hubble, SourceKind::Capture])
+        );
+        assert_eq!(e.verdicts, BTreeSet::from([Verdict::Dropped]));
+        let mut restored = Inventory::new(10, 10);
+        assert_eq!(restored.restore(all.clone()), 0);
+        assert_eq!(restored.sorted(), all);
     }
 
     #[test]

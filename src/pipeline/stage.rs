@@ -11,7 +11,7 @@ use crate::capture::finding::Finding;
 use crate::egress::{Judge, Judgement, Times};
 use crate::enrich::{NameCache, SharedPods, attribute};
 use crate::event::{Endpoint, Fact, Observation, SourceKind};
-use crate::inventory::{Inventory, Recorded, Update, UpdateKind};
+use crate::inventory::{Inventory, Recorded, Update};
 use crate::parse::container::{Step, Unwrapper};
 use crate::parse::{self, Format, Parsed, Record};
 use crate::telemetry::{ComponentStats, Outcome, RateLimitedWarn, Tally};
@@ -324,13 +324,10 @@ impl LineCtx<'_> {
     fn record(&mut self, obs: Observation) -> (Outcome, Option<&'static str>) {
         match self.inventory.record(obs, self.wants.updates) {
             (Recorded::Full, _) => (Outcome::Dropped, Some("inventory_full")),
-            (_, Some(key)) => {
-                self.out
-                    .updates
-                    .extend(self.inventory.update(UpdateKind::New, key));
+            (_, update) => {
+                self.out.updates.extend(update);
                 (Outcome::Emitted, None)
             }
-            _ => (Outcome::Emitted, None),
         }
     }
 }
