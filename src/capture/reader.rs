@@ -311,7 +311,10 @@ mod tests {
         out
     }
 
-    fn packets(input: &[u8]) -> (Result<u64, CaptureError>, Vec<(i128, i32, Vec<u8>)>) {
+    /// Time, link type and bytes of one packet read.
+    type Seen = (i128, i32, Vec<u8>);
+
+    fn packets(input: &[u8]) -> (Result<u64, CaptureError>, Vec<Seen>) {
         let mut seen = Vec::new();
         let result = read_all(Trickle(input), |p| {
             seen.push((p.time_ns, p.linktype, p.data.to_vec()));
