@@ -133,10 +133,10 @@ enum Src {
     Unknown,
 }
 
-/// An [`Entry`] as the inventory keeps it: names as ids, the evidence and verdict sets as
+/// An [`Entry`] as the inventory keeps it: strings as ids, the evidence and verdict sets as
 /// bits, the first address inline (most entries only ever have one).
 struct Counted {
-    src: Endpoint,
+    src: Source,
     /// Names besides the key's own.
     names: Vec<u32>,
     ip: Option<IpAddr>,
@@ -146,6 +146,16 @@ struct Counted {
     last_seen: OffsetDateTime,
     evidence: u8,
     verdicts: u8,
+}
+
+/// An [`Endpoint`] with its strings interned.
+#[derive(Default)]
+struct Source {
+    namespace: Option<u32>,
+    pod: Option<u32>,
+    workload: Option<u32>,
+    workload_kind: Option<u32>,
+    ip: Option<IpAddr>,
 }
 
 pub struct Inventory {
@@ -206,7 +216,7 @@ impl Inventory {
             return (Recorded::Full, None);
         };
         let mut entry = Counted {
-            src: Endpoint::default(),
+            src: Source::default(),
             names: Vec::new(),
             ip: None,
             more_ips: BTreeSet::new(),
@@ -297,8 +307,15 @@ impl Inventory {
             Dst::Name(id) if !s.str(id).is_empty() => Some(id),
             _ => None,
         };
+        let string = |id: Option<u32>| id.map(|id| s.str(id).to_owned());
         Entry {
-            src: c.src.clone(),
+            src: Endpoint {
+                namespace: string(c.src.namespace),
+                pod: string(c.src.pod),
+                workload: string(c.src.workload),
+                workload_kind: string(c.src.workload_kind),
+                ip: c.src.ip,
+            },
             names: own
                 .iter()
                 .chain(&c.names)
@@ -336,7 +353,7 @@ impl Inventory {
                 DestKey::Ip(_) => None,
             };
             let mut counted = Counted {
-                src,
+                src: Source::default(),
                 names: Vec::new(),
                 ip: None,
                 more_ips: BTreeSet::new(),
@@ -352,6 +369,7 @@ impl Inventory {
             for ip in entry.ips {
                 add_ip(&mut counted, ip);
             }
+            add_source(&mut counted.src, src, &mut self.strings);
             self.entries.insert(slot, counted);
         }
         left_out
@@ -376,16 +394,34 @@ impl Inventory {
 
     /// All entries in a deterministic order: destination, port, protocol, source.
     pub fn sorted(&self) -> Vec<(Key, Entry)> {
-        // Sorted before the entries are built: moving whole entries costs more than the sort.
-        let mut keyed: Vec<_> = self
-            .entries
-            .iter()
-            .map(|(slot, c)| (self.key(slot), slot, c))
-            .collect();
-        keyed.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        keyed
+        // Slots are sorted by their strings' ranks, then built: comparing and moving built
+        // keys and entries was most of the time.
+        let mut by_text: Vec<u32> = (0..self.strings.all.len() as u32).collect();
+        by_text.sort_unstable_by_key(|&id| self.strings.str(id));
+        let mut rank = vec![0; by_text.len()];
+        for (r, id) in by_text.into_iter().enumerate() {
+            rank[id as usize] = r;
+        }
+        // The order of `Key`'s derived `Ord`: names before IPs, pods before IPs before none.
+        let order = |slot: &Slot| {
+            let dst = match slot.dst {
+                Dst::Name(id) => (0, rank[id as usize], None),
+                Dst::Ip(ip) => (1, 0, Some(ip)),
+            };
+            let src = match slot.src {
+                Src::Pod { namespace, pod } => {
+                    (0, rank[namespace as usize], rank[pod as usize], None)
+                }
+                Src::Ip(ip) => (1, 0, 0, Some(ip)),
+                Src::Unknown => (2, 0, 0, None),
+            };
+            (dst, slot.port, slot.proto, src)
+        };
+        let mut slots: Vec<_> = self.entries.iter().collect();
+        slots.sort_unstable_by_key(|(slot, _)| order(slot));
+        slots
             .into_iter()
-            .map(|(key, slot, c)| (key, self.entry(slot, c)))
+            .map(|(slot, c)| (self.key(slot), self.entry(slot, c)))
             .collect()
     }
 }
@@ -532,19 +568,24 @@ fn merge(e: &mut Counted, seen: Seen, strings: &mut Strings) {
     if let Some(ip) = seen.ip {
         add_ip(e, ip);
     }
-    // Later evidence may know more about the source than the first did.
-    let s = seen.src;
+    add_source(&mut e.src, seen.src, strings);
+}
+
+/// Fills what the entry did not know of its source yet: later evidence may know more.
+fn add_source(have: &mut Source, new: Endpoint, strings: &mut Strings) {
     for (have, new) in [
-        (&mut e.src.namespace, s.namespace),
-        (&mut e.src.pod, s.pod),
-        (&mut e.src.workload, s.workload),
-        (&mut e.src.workload_kind, s.workload_kind),
+        (&mut have.namespace, new.namespace),
+        (&mut have.pod, new.pod),
+        (&mut have.workload, new.workload),
+        (&mut have.workload_kind, new.workload_kind),
     ] {
-        if have.is_none() {
-            *have = new;
+        if have.is_none()
+            && let Some(new) = new
+        {
+            *have = strings.intern(&new);
         }
     }
-    e.src.ip = e.src.ip.or(s.ip);
+    have.ip = have.ip.or(new.ip);
 }
 
 #[cfg(test)]
@@ -661,6 +702,54 @@ mod tests {
         let mut restored = Inventory::new(10, 10);
         assert_eq!(restored.restore(all.clone()), 0);
         assert_eq!(restored.sorted(), all);
+    }
+
+    #[test]
+    fn sorted_follows_the_order_of_keys() {
+        let mut inv = Inventory::new(100, 10);
+        let names = ["b.example.com", "a.example.com", "10-0-0-1.example.org", ""];
+        for (i, name) in names.iter().enumerate() {
+            for (ns, pod, ip) in [
+                (Some("shop"), Some("web"), None),
+                (Some("ads"), Some("web"), None),
+                (None, None, Some("10.244.0.9")),
+                (None, None, Some("10.244.0.10")),
+                (None, None, None),
+            ] {
+                let src = Endpoint {
+                    namespace: ns.map(Into::into),
+                    pod: pod.map(Into::into),
+                    ip: ip.map(|ip| ip.parse().unwrap()),
+                    ..Default::default()
+                };
+                for port in [Some(443), None, Some(80)] {
+                    let names = if name.is_empty() {
+                        vec![]
+                    } else {
+                        vec![name.to_string()]
+                    };
+                    let ip = format!("198.51.100.{}", 9 - i);
+                    inv.record(
+                        Observation {
+                            time: OffsetDateTime::UNIX_EPOCH,
+                            kind: SourceKind::Capture,
+                            src: src.clone(),
+                            fact: Fact::Connection {
+                                dst_ip: Some(ip.parse().unwrap()),
+                                dst_port: port,
+                                proto: Protocol::Tcp,
+                                names,
+                            },
+                            verdict: None,
+                        },
+                        false,
+                    );
+                }
+            }
+        }
+        let keys: Vec<Key> = inv.sorted().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys.len(), 60);
+        assert!(keys.is_sorted());
     }
 
     #[test]
