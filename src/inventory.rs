@@ -417,11 +417,15 @@ impl Inventory {
             };
             (dst, slot.port, slot.proto, src)
         };
-        let mut slots: Vec<_> = self.entries.iter().collect();
-        slots.sort_unstable_by_key(|(slot, _)| order(slot));
+        let mut slots: Vec<_> = self
+            .entries
+            .iter()
+            .map(|(slot, c)| (order(slot), slot, c))
+            .collect();
+        slots.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         slots
             .into_iter()
-            .map(|(slot, c)| (self.key(slot), self.entry(slot, c)))
+            .map(|(_, slot, c)| (self.key(slot), self.entry(slot, c)))
             .collect()
     }
 }
