@@ -422,7 +422,7 @@ impl Inventory {
             .iter()
             .map(|(slot, c)| (order(slot), slot, c))
             .collect();
-        slots.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        slots.sort_unstable_by_key(|&(order, _, _)| order);
         slots
             .into_iter()
             .map(|(_, slot, c)| (self.key(slot), self.entry(slot, c)))

@@ -397,12 +397,13 @@ fn live_capture_across_a_veth_pair() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    // B answers a DNS query nobody sent (the capture only needs the answer) and serves TLS.
+    // B sends a frame whose IPv4 header is cut short (counted, not fatal), answers a DNS query
+    // nobody sent (the capture only needs the answer) and serves TLS.
     let answer = dns_response("dns.example.org.", Ipv4Addr::new(198, 51, 100, 2));
     let mut server = Command::new("ip")
         .args(["netns", "exec", &ns.b, "python3", "-c"])
         .arg(format!(
-            "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('198.51.100.2', 443)); s.listen()\nu=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('198.51.100.2', 53))\nu.sendto(bytes.fromhex('{}'), ('198.51.100.1', 40000))\nprint('ready', flush=True)\nc,_=s.accept(); c.recv(65536); c.close()",
+            "import socket\nr=socket.socket(socket.AF_PACKET, socket.SOCK_RAW); r.bind(('{vb}', 0))\nr.send(b'\\xff' * 6 + b'\\x02' + bytes(5) + b'\\x08\\x00' + b'\\x42' + bytes(30))\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('198.51.100.2', 443)); s.listen()\nu=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('198.51.100.2', 53))\nu.sendto(bytes.fromhex('{}'), ('198.51.100.1', 40000))\nprint('ready', flush=True)\nc,_=s.accept(); c.recv(65536); c.close()",
             hex(&answer)
         ))
         .stdout(Stdio::piped())
@@ -447,4 +448,9 @@ fn live_capture_across_a_veth_pair() {
     }
     support::terminate(&run);
     assert!(run.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("live capture lost packets") && log.contains("undecodable_packet"),
+        "{log}"
+    );
 }

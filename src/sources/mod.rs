@@ -104,20 +104,15 @@ impl SourceCtx {
 
     /// Counts `n` received events that were dropped as malformed before the stage.
     fn discard(&self, n: u64, reason: &'static str) {
-        self.lose(n, Outcome::Malformed, reason, "input dropped");
-    }
-
-    /// Counts `n` received events lost before the stage (a full kernel capture ring).
-    #[cfg_attr(not(feature = "live"), allow(dead_code))]
-    fn dropped(&self, n: u64, reason: &'static str) {
-        self.lose(n, Outcome::Dropped, reason, "input lost");
-    }
-
-    fn lose(&self, n: u64, outcome: Outcome, reason: &'static str, message: &str) {
         if n == 0 {
             return;
         }
-        tracing::warn!(source = %self.stats.name, n, reason, "{message}");
+        tracing::warn!(source = %self.stats.name, n, reason, "input dropped");
+        self.count_lost(n, Outcome::Malformed, reason);
+    }
+
+    /// Counts `n` received events lost before the stage, for callers that log themselves.
+    fn count_lost(&self, n: u64, outcome: Outcome, reason: &'static str) {
         let mut tally = Tally::received(n);
         tally.count_n(outcome, Some(reason), n);
         self.stats.add(&mut tally);

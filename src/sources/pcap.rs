@@ -11,6 +11,8 @@ use super::SourceCtx;
 use crate::capture::flows::Tracker;
 use crate::capture::reader::{self, CaptureError};
 use crate::config::PcapSourceConfig;
+#[cfg(feature = "live")]
+use crate::telemetry::{Outcome, RateLimitedWarn};
 
 /// Findings gathered before a batch goes to the stage.
 const BATCH_FINDINGS: usize = 4096;
@@ -56,7 +58,8 @@ fn live(interface: &str, cfg: &PcapSourceConfig, ctx: &SourceCtx) -> io::Result<
     let mut tracker = Tracker::new(cfg.max_flows);
     let mut found = Vec::new();
     let mut flushed = Instant::now();
-    let mut dropped_so_far = 0u64;
+    let mut kernel_dropped = Losses::new(Outcome::Dropped, "kernel_dropped");
+    let mut undecodable = Losses::new(Outcome::Malformed, "undecodable_packet");
     while !ctx.shutdown.is_cancelled() {
         match capture.next_packet() {
             Ok(p) => {
@@ -73,17 +76,53 @@ fn live(interface: &str, cfg: &PcapSourceConfig, ctx: &SourceCtx) -> io::Result<
             tracker.tick(now, &mut found);
             if let Ok(stats) = capture.stats() {
                 let dropped = u64::from(stats.dropped) + u64::from(stats.if_dropped);
-                ctx.dropped(dropped.saturating_sub(dropped_so_far), "kernel_dropped");
-                dropped_so_far = dropped_so_far.max(dropped);
+                kernel_dropped.total(ctx, dropped);
             }
+            undecodable.total(ctx, tracker.skipped.undecodable);
             if !found.is_empty() && !ctx.send_blocking(std::mem::take(&mut found), false) {
                 return Ok(());
             }
         }
     }
     tracker.finish(&mut found);
+    undecodable.total(ctx, tracker.skipped.undecodable);
     ctx.send_blocking(found, true);
     Ok(())
+}
+
+/// What a live capture lost so far by one reason: counted as it grows, logged rate-limited
+/// (a busy interface loses packets at every flush).
+#[cfg(feature = "live")]
+struct Losses {
+    outcome: Outcome,
+    reason: &'static str,
+    so_far: u64,
+    warn: RateLimitedWarn,
+}
+
+#[cfg(feature = "live")]
+impl Losses {
+    fn new(outcome: Outcome, reason: &'static str) -> Self {
+        Losses {
+            outcome,
+            reason,
+            so_far: 0,
+            warn: RateLimitedWarn::default(),
+        }
+    }
+
+    /// Counts what `total` adds to what was counted before.
+    fn total(&mut self, ctx: &SourceCtx, total: u64) {
+        let new = total.saturating_sub(self.so_far);
+        if new == 0 {
+            return;
+        }
+        self.so_far = total;
+        if self.warn.should_log() {
+            tracing::warn!(source = %ctx.stats.name, total, reason = self.reason, so_far = self.warn.seen(), "live capture lost packets");
+        }
+        ctx.count_lost(new, self.outcome, self.reason);
+    }
 }
 
 /// Files at least this large get a progress bar (drawn only when stderr is a terminal).
