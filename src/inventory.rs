@@ -238,47 +238,12 @@ impl Inventory {
 
     /// The slot of `key` when all its strings are known (else it has no entry).
     fn find(&self, key: &KeyParts, src: &Endpoint) -> Option<Slot> {
-        let strings = &self.strings;
-        let dst = match &key.dst {
-            DestKey::Name(name) => Dst::Name(strings.get(name)?),
-            DestKey::Ip(ip) => Dst::Ip(*ip),
-        };
-        let src = match source(src) {
-            SourceRef::Pod(ns, pod) => Src::Pod {
-                namespace: strings.get(ns)?,
-                pod: strings.get(pod)?,
-            },
-            SourceRef::Ip(ip) => Src::Ip(ip),
-            SourceRef::Unknown => Src::Unknown,
-        };
-        Some(Slot {
-            dst,
-            port: key.port,
-            proto: key.proto,
-            src,
-        })
+        slot(key, src, |s| self.strings.get(s))
     }
 
+    /// The slot of `key`, its strings added; none once ids run out.
     fn intern(&mut self, key: &KeyParts, src: &Endpoint) -> Option<Slot> {
-        let strings = &mut self.strings;
-        let dst = match &key.dst {
-            DestKey::Name(name) => Dst::Name(strings.intern(name)?),
-            DestKey::Ip(ip) => Dst::Ip(*ip),
-        };
-        let src = match source(src) {
-            SourceRef::Pod(ns, pod) => Src::Pod {
-                namespace: strings.intern(ns)?,
-                pod: strings.intern(pod)?,
-            },
-            SourceRef::Ip(ip) => Src::Ip(ip),
-            SourceRef::Unknown => Src::Unknown,
-        };
-        Some(Slot {
-            dst,
-            port: key.port,
-            proto: key.proto,
-            src,
-        })
+        slot(key, src, |s| self.strings.intern(s))
     }
 
     fn key(&self, slot: &Slot) -> Key {
@@ -341,12 +306,14 @@ impl Inventory {
         let mut left_out = 0;
         for (key, entry) in entries {
             let (parts, src) = (KeyParts::of(key), entry.src);
-            let slot = match self.intern(&parts, &src) {
-                Some(slot) if self.entries.len() < self.max_entries => slot,
-                _ => {
-                    left_out += 1;
-                    continue;
-                }
+            let slot = if self.entries.len() < self.max_entries {
+                self.intern(&parts, &src)
+            } else {
+                None
+            };
+            let Some(slot) = slot else {
+                left_out += 1;
+                continue;
             };
             let own = match &parts.dst {
                 DestKey::Name(name) => Some(name.as_str()),
@@ -428,6 +395,28 @@ impl Inventory {
             .map(|(_, slot, c)| (self.key(slot), self.entry(slot, c)))
             .collect()
     }
+}
+
+/// `key` and its source with their strings as `id` gives them.
+fn slot(key: &KeyParts, src: &Endpoint, mut id: impl FnMut(&str) -> Option<u32>) -> Option<Slot> {
+    let dst = match &key.dst {
+        DestKey::Name(name) => Dst::Name(id(name)?),
+        DestKey::Ip(ip) => Dst::Ip(*ip),
+    };
+    let src = match source(src) {
+        SourceRef::Pod(ns, pod) => Src::Pod {
+            namespace: id(ns)?,
+            pod: id(pod)?,
+        },
+        SourceRef::Ip(ip) => Src::Ip(ip),
+        SourceRef::Unknown => Src::Unknown,
+    };
+    Some(Slot {
+        dst,
+        port: key.port,
+        proto: key.proto,
+        src,
+    })
 }
 
 fn bit(index: u8) -> u8 {

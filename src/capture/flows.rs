@@ -623,6 +623,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_pair_is_the_same_both_ways_and_gives_back_its_ends() {
+        let addrs: [SocketAddr; 4] = [
+            "10.244.0.5:40000".parse().unwrap(),
+            "198.51.100.7:443".parse().unwrap(),
+            "[2001:db8::1]:443".parse().unwrap(),
+            "[::ffff:198.51.100.7]:443".parse().unwrap(),
+        ];
+        for a in addrs {
+            for b in addrs.into_iter().filter(|b| *b != a) {
+                let (ab, a_first) = Pair::of(a, b);
+                let (ba, b_first) = Pair::of(b, a);
+                assert_eq!(ab, ba);
+                assert_ne!(a_first, b_first);
+                let ends = if a_first { (a, b) } else { (b, a) };
+                assert_eq!(ab.ends(), ends);
+            }
+        }
+        // An IPv4-mapped IPv6 address is not the IPv4 address.
+        assert_ne!(
+            Pair::of(addrs[0], addrs[1]).0,
+            Pair::of(addrs[0], addrs[3]).0
+        );
+    }
+
+    #[test]
     fn repeated_answers_are_passed_on_once_per_half_ttl() {
         let answer = |ips: &[&str]| dns::Answer {
             name: "api.example.com".into(),

@@ -1,7 +1,8 @@
-//! pcap (microsecond and nanosecond, both byte orders, the modified format) and pcapng (several
-//! sections and interfaces, per-interface link types and time resolutions) read with
-//! `pcap-parser` through a bounded buffer, so files far larger than memory stream. A truncated
-//! file ends the read with an error after every packet before it was handed on.
+//! pcap (microsecond and nanosecond, both byte orders, the modified format; its 16-byte record
+//! headers read here) and pcapng (several sections and interfaces, per-interface link types and
+//! time resolutions; read with `pcap-parser`) through a bounded buffer, so files far larger than
+//! memory stream. A truncated file ends the read with an error after every packet before it was
+//! handed on.
 
 use std::io::{self, Read};
 
