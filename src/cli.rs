@@ -200,15 +200,14 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
     let shutdown = shutdown_on_signal();
     let pods = settings.pod_table(&shutdown).await?;
     let report = pipeline::run(&settings, judge, pods, &[], shutdown).await?;
-    let owned = report.inventory.sorted();
-    let entries: Vec<_> = owned.iter().map(|(k, e)| (k, e)).collect();
+    let entries = report.inventory.sorted();
     let totals = report.totals();
-    let doc = output::inventory_doc(&entries, totals);
+    let doc = output::inventory_doc(entries.iter().copied(), totals);
     let text = match for_terminal(args.output, Encoding::Table, Encoding::Json) {
         Encoding::Json => serde_json::to_string_pretty(&doc)? + "\n",
         Encoding::Table => format!(
             "{}\n{}\n",
-            output::table(&entries),
+            output::table(entries.iter().copied()),
             output::summary(doc.destinations.len(), &totals)
         ),
     };

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::event::{Endpoint, Fact, Observation, Protocol, SourceKind, Verdict};
+use crate::output::{EntryView, SourceDoc};
 
 /// Who made the connection: the pod when known, else its IP.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -267,37 +268,32 @@ impl Inventory {
     }
 
     fn entry(&self, slot: &Slot, c: &Counted) -> Entry {
-        let s = &self.strings;
-        let own = match slot.dst {
-            Dst::Name(id) if !s.str(id).is_empty() => Some(id),
-            _ => None,
-        };
-        let string = |id: Option<u32>| id.map(|id| s.str(id).to_owned());
+        let e = self.borrowed(slot, c);
+        let source = e.source();
+        let owned = |s: Option<&str>| s.map(str::to_owned);
         Entry {
             src: Endpoint {
-                namespace: string(c.src.namespace),
-                pod: string(c.src.pod),
-                workload: string(c.src.workload),
-                workload_kind: string(c.src.workload_kind),
-                ip: c.src.ip,
+                namespace: owned(source.namespace),
+                pod: owned(source.pod),
+                workload: owned(source.workload),
+                workload_kind: owned(source.workload_kind),
+                ip: source.ip,
             },
-            names: own
-                .iter()
-                .chain(&c.names)
-                .map(|&id| s.str(id).to_owned())
-                .collect(),
-            ips: c.ip.iter().chain(&c.more_ips).copied().collect(),
+            names: e.names().map(str::to_owned).collect(),
+            ips: e.ips().collect(),
             count: c.count,
             first_seen: c.first_seen,
             last_seen: c.last_seen,
-            evidence: SourceKind::ALL
-                .into_iter()
-                .filter(|k| c.evidence & bit(*k as u8) != 0)
-                .collect(),
-            verdicts: Verdict::ALL
-                .into_iter()
-                .filter(|v| c.verdicts & bit(*v as u8) != 0)
-                .collect(),
+            evidence: e.evidence().collect(),
+            verdicts: e.verdicts().collect(),
+        }
+    }
+
+    fn borrowed<'a>(&'a self, slot: &'a Slot, c: &'a Counted) -> EntryRef<'a> {
+        EntryRef {
+            strings: &self.strings,
+            slot,
+            c,
         }
     }
 
@@ -359,10 +355,10 @@ impl Inventory {
             .collect()
     }
 
-    /// All entries in a deterministic order: destination, port, protocol, source.
-    pub fn sorted(&self) -> Vec<(Key, Entry)> {
-        // Slots are sorted by their strings' ranks, then built: comparing and moving built
-        // keys and entries was most of the time.
+    /// All entries, borrowed, in the order of their keys: destination, port, protocol,
+    /// source.
+    pub fn sorted(&self) -> Vec<EntryRef<'_>> {
+        // Sorted by their strings' ranks: comparing strings was most of the time.
         let mut by_text: Vec<u32> = (0..self.strings.all.len() as u32).collect();
         by_text.sort_unstable_by_key(|&id| self.strings.str(id));
         let mut rank = vec![0; by_text.len()];
@@ -392,8 +388,83 @@ impl Inventory {
         slots.sort_unstable_by_key(|&(order, _, _)| order);
         slots
             .into_iter()
-            .map(|(_, slot, c)| (self.key(slot), self.entry(slot, c)))
+            .map(|(_, slot, c)| self.borrowed(slot, c))
             .collect()
+    }
+
+    /// [`Self::sorted`], copied.
+    #[cfg(test)]
+    fn owned(&self) -> Vec<(Key, Entry)> {
+        self.sorted()
+            .into_iter()
+            .map(|e| (self.key(e.slot), self.entry(e.slot, e.c)))
+            .collect()
+    }
+}
+
+/// An entry borrowed from the inventory, for documents built without copying its strings.
+#[derive(Clone, Copy)]
+pub struct EntryRef<'a> {
+    strings: &'a Strings,
+    slot: &'a Slot,
+    c: &'a Counted,
+}
+
+impl<'a> EntryView<'a> for EntryRef<'a> {
+    fn same_destination(&self, other: &Self) -> bool {
+        let (a, b) = (self.slot, other.slot);
+        a.dst == b.dst && a.port == b.port && a.proto == b.proto
+    }
+    fn port(&self) -> Option<u16> {
+        self.slot.port
+    }
+    fn protocol(&self) -> Option<Protocol> {
+        self.slot.proto
+    }
+    fn names(&self) -> impl Iterator<Item = &'a str> {
+        let strings = self.strings;
+        let own = match self.slot.dst {
+            Dst::Name(id) if !strings.str(id).is_empty() => Some(id),
+            _ => None,
+        };
+        own.into_iter()
+            .chain(self.c.names.iter().copied())
+            .map(|id| strings.str(id))
+    }
+    fn ips(&self) -> impl Iterator<Item = IpAddr> {
+        self.c.ip.into_iter().chain(self.c.more_ips.iter().copied())
+    }
+    fn source(&self) -> SourceDoc<'a> {
+        let (s, src) = (self.strings, &self.c.src);
+        let string = |id: Option<u32>| id.map(|id| s.str(id));
+        SourceDoc {
+            namespace: string(src.namespace),
+            pod: string(src.pod),
+            workload: string(src.workload),
+            workload_kind: string(src.workload_kind),
+            ip: src.ip,
+        }
+    }
+    fn count(&self) -> u64 {
+        self.c.count
+    }
+    fn first_seen(&self) -> OffsetDateTime {
+        self.c.first_seen
+    }
+    fn last_seen(&self) -> OffsetDateTime {
+        self.c.last_seen
+    }
+    fn evidence(&self) -> impl Iterator<Item = SourceKind> {
+        let bits = self.c.evidence;
+        SourceKind::ALL
+            .into_iter()
+            .filter(move |k| bits & bit(*k as u8) != 0)
+    }
+    fn verdicts(&self) -> impl Iterator<Item = Verdict> {
+        let bits = self.c.verdicts;
+        Verdict::ALL
+            .into_iter()
+            .filter(move |v| bits & bit(*v as u8) != 0)
     }
 }
 
@@ -610,7 +681,7 @@ mod tests {
         ] {
             assert_eq!(inv.record(dns(client, name, secs), track).0, expected);
         }
-        let all = inv.sorted();
+        let all = inv.owned();
         assert_eq!(all.len(), 2);
         let (_, e) = &all[0];
         assert_eq!(e.count, 3);
@@ -675,7 +746,7 @@ mod tests {
                 Recorded::Updated
             );
         }
-        let all = inv.sorted();
+        let all = inv.owned();
         let (key, e) = &all[0];
         assert_eq!(
             key.src,
@@ -694,7 +765,7 @@ mod tests {
         assert_eq!(e.verdicts, BTreeSet::from([Verdict::Dropped]));
         let mut restored = Inventory::new(10, 10);
         assert_eq!(restored.restore(all.clone()), 0);
-        assert_eq!(restored.sorted(), all);
+        assert_eq!(restored.owned(), all);
     }
 
     #[test]
@@ -740,7 +811,7 @@ mod tests {
                 }
             }
         }
-        let keys: Vec<Key> = inv.sorted().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<Key> = inv.owned().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys.len(), 60);
         assert!(keys.is_sorted());
     }

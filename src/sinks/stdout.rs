@@ -54,8 +54,7 @@ pub async fn run(
         stats.add(&mut tally);
     }
     if config.encoding == Encoding::Table && !broken {
-        let entries: Vec<(&Key, &Entry)> = latest.iter().collect();
-        write(&mut out, output::table(&entries).as_bytes()).await;
+        write(&mut out, output::table(latest.iter()).as_bytes()).await;
     }
 }
 
