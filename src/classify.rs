@@ -125,6 +125,11 @@ fn has_suffix(name: &str, suffix: &str) -> bool {
     n.len() == s.len() || n[n.len() - s.len() - 1] == b'.'
 }
 
+/// A letter, digit, `-` or `_`: what a hostname's labels are made of.
+pub fn is_hostname_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+}
+
 /// A DNS name worth keeping: 1-253 characters in labels of 1-63 letters, digits, `-` or `_`.
 /// Hostile names (escapes, control bytes, empty labels) are rejected before they reach an
 /// inventory, a terminal or a policy manifest.
@@ -140,7 +145,7 @@ pub fn is_valid_hostname(name: &str) -> bool {
                 return false;
             }
             label = 0;
-        } else if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+        } else if is_hostname_byte(b) {
             label += 1;
             if label > 63 {
                 return false;

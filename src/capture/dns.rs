@@ -10,6 +10,8 @@ use std::net::IpAddr;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{Name, RData};
 
+use crate::classify::is_hostname_byte;
+
 #[derive(Debug, PartialEq, Eq)]
 pub struct Answer {
     pub name: String,
@@ -121,16 +123,9 @@ fn question_name(m: &[u8], mut at: usize) -> Option<(String, usize)> {
             return (name.len() < 254).then_some((name, at + 1));
         }
         let label = m.get(at + 1..at + 1 + len).filter(|_| len <= 63)?;
-        if !label
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-        {
+        if !push_label(&mut name, label) {
             return None;
         }
-        if !name.is_empty() {
-            name.push('.');
-        }
-        name.extend(label.iter().map(|b| char::from(b.to_ascii_lowercase())));
         at += 1 + len;
     }
 }
@@ -195,22 +190,24 @@ fn decoded(message: &[u8]) -> Option<Answer> {
 /// as they are (hickory's `to_ascii` escapes byte by byte: it was a tenth of DNS decoding);
 /// anything else goes through it, so odd bytes come out escaped as before.
 fn text(name: &Name) -> String {
-    let plain = name.iter().all(|label| {
-        label
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-    });
-    if !plain {
-        return name.to_ascii().trim_end_matches('.').to_ascii_lowercase();
-    }
     let mut out = String::with_capacity(name.len());
-    for label in name.iter() {
-        if !out.is_empty() {
-            out.push('.');
-        }
-        out.extend(label.iter().map(|b| char::from(b.to_ascii_lowercase())));
+    if name.iter().all(|label| push_label(&mut out, label)) {
+        return out;
     }
-    out
+    name.to_ascii().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Appends a label of hostname characters, lower-cased, after a dot unless it is the first;
+/// false (and nothing appended) for any other byte.
+fn push_label(name: &mut String, label: &[u8]) -> bool {
+    if !label.iter().all(|&b| is_hostname_byte(b)) {
+        return false;
+    }
+    if !name.is_empty() {
+        name.push('.');
+    }
+    name.extend(label.iter().map(|b| char::from(b.to_ascii_lowercase())));
+    true
 }
 
 #[cfg(test)]
