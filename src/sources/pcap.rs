@@ -119,7 +119,12 @@ impl Losses {
         }
         self.so_far = total;
         if self.warn.should_log() {
-            tracing::warn!(source = %ctx.stats.name, total, reason = self.reason, so_far = self.warn.seen(), "live capture lost packets");
+            tracing::warn!(
+                source = %ctx.stats.name,
+                total,
+                reason = self.reason,
+                "live capture lost packets"
+            );
         }
         ctx.count_lost(new, self.outcome, self.reason);
     }
