@@ -149,6 +149,23 @@ struct Counted {
     verdicts: u8,
 }
 
+impl Counted {
+    /// Nothing counted yet.
+    fn new(first_seen: OffsetDateTime, last_seen: OffsetDateTime) -> Self {
+        Counted {
+            src: Source::default(),
+            names: Vec::new(),
+            ip: None,
+            more_ips: BTreeSet::new(),
+            count: 0,
+            first_seen,
+            last_seen,
+            evidence: 0,
+            verdicts: 0,
+        }
+    }
+}
+
 /// An [`Endpoint`] with its strings interned.
 #[derive(Default)]
 struct Source {
@@ -216,17 +233,7 @@ impl Inventory {
         let Some(slot) = self.intern(&key, &seen.src) else {
             return (Recorded::Full, None);
         };
-        let mut entry = Counted {
-            src: Source::default(),
-            names: Vec::new(),
-            ip: None,
-            more_ips: BTreeSet::new(),
-            count: 0,
-            first_seen: seen.time,
-            last_seen: seen.time,
-            evidence: 0,
-            verdicts: 0,
-        };
+        let mut entry = Counted::new(seen.time, seen.time);
         merge(&mut entry, seen, &mut self.strings);
         let update = track.then(|| Update {
             kind: UpdateKind::New,
@@ -315,17 +322,10 @@ impl Inventory {
                 DestKey::Name(name) => Some(name.as_str()),
                 DestKey::Ip(_) => None,
             };
-            let mut counted = Counted {
-                src: Source::default(),
-                names: Vec::new(),
-                ip: None,
-                more_ips: BTreeSet::new(),
-                count: entry.count,
-                first_seen: entry.first_seen,
-                last_seen: entry.last_seen,
-                evidence: entry.evidence.iter().fold(0, |b, k| b | bit(*k as u8)),
-                verdicts: entry.verdicts.iter().fold(0, |b, v| b | bit(*v as u8)),
-            };
+            let mut counted = Counted::new(entry.first_seen, entry.last_seen);
+            counted.count = entry.count;
+            counted.evidence = entry.evidence.iter().fold(0, |b, k| b | bit(*k as u8));
+            counted.verdicts = entry.verdicts.iter().fold(0, |b, v| b | bit(*v as u8));
             for name in entry.names.iter().filter(|n| Some(n.as_str()) != own) {
                 counted.names.extend(self.strings.intern(name));
             }
