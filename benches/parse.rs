@@ -110,7 +110,7 @@ fn benches(c: &mut Criterion) {
                 judge(),
                 None,
                 NameCache::new(2),
-                Inventory::new(100_000, 2),
+                Inventory::new(1_000_000, 100_000, 2),
                 vec![source],
                 65536,
                 Wants::default(),

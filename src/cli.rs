@@ -200,15 +200,16 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
     let shutdown = shutdown_on_signal();
     let pods = settings.pod_table(&shutdown).await?;
     let report = pipeline::run(&settings, judge, pods, &[], shutdown).await?;
-    let entries = report.inventory.sorted();
+    let destinations = report.inventory.destinations();
     let totals = report.totals();
-    let doc = output::inventory_doc(entries.iter().copied(), totals);
     let text = match for_terminal(args.output, Encoding::Table, Encoding::Json) {
-        Encoding::Json => serde_json::to_string_pretty(&doc)? + "\n",
+        Encoding::Json => {
+            serde_json::to_string_pretty(&output::InventoryDoc::new(&destinations, totals))? + "\n"
+        }
         Encoding::Table => format!(
             "{}\n{}\n",
-            output::table(entries.iter().copied()),
-            output::summary(doc.destinations.len(), &totals)
+            output::table(&destinations),
+            output::summary(&destinations, &totals)
         ),
     };
     print(&text)?;
@@ -264,6 +265,8 @@ pub async fn run(args: RunArgs) -> Result<Exit> {
     let t = report.totals();
     tracing::info!(
         destinations = report.inventory.len(),
+        edges = report.inventory.edge_count(),
+        folded = t.folded,
         lines = t.lines,
         records = t.records,
         internal = t.internal,

@@ -78,7 +78,11 @@ pub struct Endpoint {
 
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::output::SourceDoc::from(self).fmt(f)
+        match (&self.namespace, &self.pod, self.ip) {
+            (Some(ns), Some(pod), _) => write!(f, "{ns}/{pod}"),
+            (_, _, Some(ip)) => write!(f, "{ip}"),
+            _ => f.write_str("-"),
+        }
     }
 }
 

@@ -12,6 +12,8 @@ use serde::Serialize;
 pub enum Outcome {
     /// A record of an external destination, counted in the inventory.
     Emitted,
+    /// Counted in the inventory on its destination's "other sources" edge: edges were full.
+    Folded,
     /// A record of an internal destination.
     Internal,
     /// A line the format says is not a record (banners, inbound, NXDOMAIN...).
@@ -29,6 +31,7 @@ pub struct ComponentStats {
     pub kind: &'static str,
     received: AtomicU64,
     emitted: AtomicU64,
+    folded: AtomicU64,
     internal: AtomicU64,
     skipped: AtomicU64,
     malformed: AtomicU64,
@@ -44,6 +47,8 @@ pub struct Totals {
     pub skipped: u64,
     pub malformed: u64,
     pub internal: u64,
+    /// Records counted on their destination's "other sources" edge (edges were full).
+    pub folded: u64,
     pub dropped: u64,
 }
 
@@ -59,6 +64,7 @@ impl ComponentStats {
     pub fn add(&self, tally: &mut Tally) {
         self.received.fetch_add(tally.received, Relaxed);
         self.emitted.fetch_add(tally.emitted, Relaxed);
+        self.folded.fetch_add(tally.folded, Relaxed);
         self.internal.fetch_add(tally.internal, Relaxed);
         self.skipped.fetch_add(tally.skipped, Relaxed);
         self.malformed.fetch_add(tally.malformed, Relaxed);
@@ -74,14 +80,16 @@ impl ComponentStats {
 
     pub fn totals(&self) -> Totals {
         let emitted = self.emitted.load(Relaxed);
+        let folded = self.folded.load(Relaxed);
         let internal = self.internal.load(Relaxed);
         let dropped = self.dropped.load(Relaxed);
         Totals {
             lines: self.received.load(Relaxed),
-            records: emitted + internal + dropped,
+            records: emitted + folded + internal + dropped,
             skipped: self.skipped.load(Relaxed),
             malformed: self.malformed.load(Relaxed),
             internal,
+            folded,
             dropped,
         }
     }
@@ -102,6 +110,7 @@ impl std::ops::AddAssign for Totals {
         self.skipped += o.skipped;
         self.malformed += o.malformed;
         self.internal += o.internal;
+        self.folded += o.folded;
         self.dropped += o.dropped;
     }
 }
@@ -111,6 +120,7 @@ impl std::ops::AddAssign for Totals {
 pub struct Tally {
     pub received: u64,
     emitted: u64,
+    folded: u64,
     internal: u64,
     skipped: u64,
     malformed: u64,
@@ -138,6 +148,7 @@ impl Tally {
         }
         let field = match outcome {
             Outcome::Emitted => &mut self.emitted,
+            Outcome::Folded => &mut self.folded,
             Outcome::Internal => &mut self.internal,
             Outcome::Skipped => &mut self.skipped,
             Outcome::Malformed => &mut self.malformed,

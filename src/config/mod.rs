@@ -59,6 +59,10 @@ pub struct Limits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryConfig {
+    /// Distinct destinations kept; past it (and only past it) new ones are dropped.
+    pub max_destinations: usize,
+    /// Edges (source -> destination) kept; past it observations fold onto their
+    /// destination's "other sources" edge.
     pub max_entries: usize,
     pub update_interval_secs: u64,
     pub dedupe_window: usize,

@@ -153,6 +153,7 @@ pub async fn run(
     }
 
     let mut inventory = Inventory::new(
+        settings.inventory.max_destinations,
         settings.inventory.max_entries,
         settings.inventory.dedupe_window,
     );
@@ -213,10 +214,21 @@ pub async fn run(
 /// Puts the entries of a snapshot back; a missing or unreadable one starts afresh (logged).
 fn restore(inventory: &mut Inventory, path: &std::path::Path) {
     match crate::snapshot::load(path) {
-        Ok(entries) => {
-            let n = entries.len();
-            let left_out = inventory.restore(entries);
-            tracing::info!(path = %path.display(), restored = n - left_out, left_out, "inventory restored");
+        Ok(destinations) => {
+            let r = inventory.restore(destinations);
+            tracing::info!(
+                path = %path.display(),
+                edges = r.edges,
+                folded = r.folded,
+                dropped = r.dropped,
+                "inventory restored"
+            );
+            if r.dropped > 0 {
+                tracing::error!(
+                    dropped = r.dropped,
+                    "snapshot edges lost: inventory.max_destinations is below the snapshot's destinations"
+                );
+            }
         }
         Err(e) => tracing::warn!("inventory not restored: {e}"),
     }

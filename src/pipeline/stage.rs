@@ -56,12 +56,7 @@ struct Counts {
 impl Counts {
     /// Counts one received event's outcome; malformed input and a full inventory are
     /// logged, rate-limited.
-    fn count(
-        &mut self,
-        full_warn: &mut RateLimitedWarn,
-        outcome: Outcome,
-        reason: Option<&'static str>,
-    ) {
+    fn count(&mut self, full: &mut FullWarns, outcome: Outcome, reason: Option<&'static str>) {
         self.tally.received += 1;
         match (outcome, reason) {
             (Outcome::Malformed, Some(reason)) if self.malformed_warn.should_log() => {
@@ -72,16 +67,31 @@ impl Counts {
                     "malformed line skipped"
                 );
             }
-            (Outcome::Dropped, _) if full_warn.should_log() => {
+            (Outcome::Folded, _) if full.edges.should_log() => {
                 tracing::warn!(
-                    so_far = full_warn.seen(),
-                    "inventory full (inventory.max_entries): new destination dropped"
+                    so_far = full.edges.seen(),
+                    "inventory edges full (inventory.max_entries): counted on the destination's \
+                     other-sources edge; the destination is kept"
+                );
+            }
+            (Outcome::Dropped, Some("inventory_full")) if full.destinations.should_log() => {
+                tracing::error!(
+                    so_far = full.destinations.seen(),
+                    "inventory destinations full (inventory.max_destinations): a NEW DESTINATION \
+                     WAS DROPPED; raise inventory.max_destinations"
                 );
             }
             _ => {}
         }
         self.tally.count(outcome, reason);
     }
+}
+
+/// Rate limits of the warnings that the inventory's bounds were reached.
+#[derive(Default)]
+struct FullWarns {
+    edges: RateLimitedWarn,
+    destinations: RateLimitedWarn,
 }
 
 /// What the sinks want from the stage besides the final inventory.
@@ -101,7 +111,7 @@ pub struct Stage {
     sources: Vec<SourceState>,
     max_line: usize,
     wants: Wants,
-    full_warn: RateLimitedWarn,
+    full_warn: FullWarns,
 }
 
 impl Stage {
@@ -122,7 +132,7 @@ impl Stage {
             sources,
             max_line,
             wants,
-            full_warn: RateLimitedWarn::default(),
+            full_warn: FullWarns::default(),
         }
     }
 
@@ -322,12 +332,12 @@ impl LineCtx<'_> {
     }
 
     fn record(&mut self, obs: Observation) -> (Outcome, Option<&'static str>) {
-        match self.inventory.record(obs, self.wants.updates) {
-            (Recorded::Full, _) => (Outcome::Dropped, Some("inventory_full")),
-            (_, update) => {
-                self.out.updates.extend(update);
-                (Outcome::Emitted, None)
-            }
+        let (recorded, update) = self.inventory.record(obs, self.wants.updates);
+        self.out.updates.extend(update);
+        match recorded {
+            Recorded::Dropped => (Outcome::Dropped, Some("inventory_full")),
+            Recorded::Folded => (Outcome::Folded, None),
+            Recorded::New | Recorded::Updated => (Outcome::Emitted, None),
         }
     }
 }

@@ -1,14 +1,13 @@
 //! The inventory as a JSON snapshot file, written atomically on an interval (when it changed)
 //! and at shutdown; `run` reads it back at start.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::config::FileSinkConfig;
-use crate::inventory::{Entry, Key};
+use crate::inventory::Collected;
 use crate::pipeline::Outbox;
 use crate::snapshot;
 use crate::telemetry::{ComponentStats, Outcome, Tally};
@@ -25,11 +24,11 @@ pub async fn run(
     } else {
         Ok(Vec::new())
     };
-    let mut entries: BTreeMap<Key, Entry> = match restored {
-        Ok(entries) => entries.into_iter().collect(),
+    let mut entries = match restored {
+        Ok(destinations) => Collected::from_destinations(destinations),
         Err(e) => {
             tracing::warn!("file sink: starting a new snapshot: {e}");
-            BTreeMap::new()
+            Collected::default()
         }
     };
     let mut tick = tokio::time::interval(Duration::from_secs(cfg.interval_secs));
@@ -42,7 +41,7 @@ pub async fn run(
                     let batch = &outbox.updates;
                     let mut tally = Tally::received(batch.len() as u64);
                     for u in batch.iter() {
-                        entries.insert(u.key.clone(), u.entry.clone());
+                        entries.apply(u);
                         tally.count(Outcome::Emitted, None);
                     }
                     stats.add(&mut tally);
@@ -59,8 +58,8 @@ pub async fn run(
 }
 
 /// Writes the snapshot; false (logged) when it could not, so the next tick tries again.
-async fn save(cfg: &FileSinkConfig, entries: &BTreeMap<Key, Entry>) -> bool {
-    match snapshot::write(&cfg.path, entries.iter()).await {
+async fn save(cfg: &FileSinkConfig, entries: &Collected) -> bool {
+    match snapshot::write(&cfg.path, &entries.destinations()).await {
         Ok(()) => true,
         Err(e) => {
             tracing::error!(path = %cfg.path.display(), "file sink: cannot write the snapshot: {e}");

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{KafkaSinkConfig, WhenFull};
 use crate::event::Endpoint;
+use crate::inventory::{Source, SourceKey};
 use crate::output::UpdateDoc;
 use crate::pipeline::Outbox;
 use crate::telemetry::{ComponentStats, Outcome, Tally};
@@ -55,6 +56,20 @@ fn key_of(src: &Endpoint) -> String {
     match (&src.namespace, src.workload.as_ref().or(src.pod.as_ref())) {
         (Some(ns), Some(w)) => format!("{ns}/{w}"),
         _ => src.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+    }
+}
+
+/// An edge's key as [`key_of`] gives it for an observation (the pod of a pod edge);
+/// `other` for a destination's folded edge.
+fn edge_key(src: &Source) -> String {
+    match src.key() {
+        SourceKey::Workload {
+            namespace, name, ..
+        } => format!("{namespace}/{name}"),
+        SourceKey::Pod { namespace, pod } => format!("{namespace}/{pod}"),
+        SourceKey::Ip(ip) => ip.to_string(),
+        SourceKey::Unknown => String::new(),
+        SourceKey::Other => "other".into(),
     }
 }
 
@@ -131,7 +146,7 @@ pub async fn run(
             for update in &outbox.updates {
                 payload.clear();
                 if serde_json::to_writer(&mut payload, &UpdateDoc::of(update)).is_ok() {
-                    p.publish(topic, &key_of(&update.entry.src), &payload, &mut tally)
+                    p.publish(topic, &edge_key(&update.edge.source), &payload, &mut tally)
                         .await;
                 }
             }

@@ -1,9 +1,9 @@
 //! `/metrics` for Prometheus: connections per (namespace, workload, destination, port,
-//! protocol) from the inventory updates, the number of known destinations, the pipeline's
+//! protocol) from the inventory's edge updates, the number of known destinations, the pipeline's
 //! self-metrics and build info. Destination series are capped (the excess folds into
 //! `destination="other"`, counted) and expire when not seen for a while.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::PrometheusSinkConfig;
-use crate::inventory::{DestKey, Key, Update};
+use crate::event::Protocol;
+use crate::inventory::{DestKey, SourceKey, Update};
 use crate::pipeline::Outbox;
 use crate::telemetry::{ComponentStats, Outcome, Tally};
 
@@ -32,8 +33,10 @@ struct Exporter {
     received: IntCounterVec,
     sent: IntCounterVec,
     discarded: IntCounterVec,
-    /// Last count seen per inventory entry: counters grow by the difference.
-    last_count: HashMap<Key, u64>,
+    /// Last count seen per edge and port: counters grow by the difference.
+    last_count: HashMap<(DestKey, SourceKey, Use), u64>,
+    /// Destinations heard of.
+    known: HashSet<DestKey>,
     /// Destination series and when each last grew.
     series: HashMap<Labels, Instant>,
     /// Self-metric values already exported, by (metric, component, label).
@@ -61,7 +64,7 @@ impl Exporter {
         );
         let destinations = IntGauge::new(
             "egress_scout_destinations",
-            "Inventory entries (source, destination, port, protocol) known.",
+            "External destinations known (names, else IPs).",
         )
         .expect("valid metric");
         registry
@@ -108,6 +111,7 @@ impl Exporter {
             ),
             registry,
             last_count: HashMap::new(),
+            known: HashSet::new(),
             series: HashMap::new(),
             exported: HashMap::new(),
             max_series: cfg.max_series,
@@ -115,24 +119,30 @@ impl Exporter {
         }
     }
 
-    /// Counts the growth of each updated inventory entry.
+    /// Counts the growth of each updated edge, per port (lookups have none).
     fn apply(&mut self, updates: &[Update], now: Instant) -> u64 {
         for u in updates {
-            let previous = self
-                .last_count
-                .insert(u.key.clone(), u.entry.count)
-                .unwrap_or(0);
-            let delta = u.entry.count.saturating_sub(previous);
-            let mut labels = labels_of(u);
-            if !self.series.contains_key(&labels) && self.series.len() >= self.max_series {
-                labels[2] = "other".into();
-                self.folded.inc_by(delta);
+            let e = &u.edge;
+            let uses = [(Use::Lookups, e.lookups), (Use::OtherPorts, e.other_ports)]
+                .into_iter()
+                .chain(e.ports.iter().map(|p| (Use::Port(p.port, p.protocol), p.count)))
+                .filter(|&(_, count)| count > 0);
+            for (what, count) in uses {
+                let key = (u.destination.clone(), e.source.key(), what);
+                let previous = self.last_count.insert(key, count).unwrap_or(0);
+                let delta = count.saturating_sub(previous);
+                let mut labels = labels_of(u, what);
+                if !self.series.contains_key(&labels) && self.series.len() >= self.max_series {
+                    labels[2] = "other".into();
+                    self.folded.inc_by(delta);
+                }
+                self.series.insert(labels.clone(), now);
+                let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
+                self.connections.with_label_values(&refs).inc_by(delta);
             }
-            self.series.insert(labels.clone(), now);
-            let refs: Vec<&str> = labels.iter().map(String::as_str).collect();
-            self.connections.with_label_values(&refs).inc_by(delta);
+            self.known.insert(u.destination.clone());
         }
-        self.destinations.set(self.last_count.len() as i64);
+        self.destinations.set(self.known.len() as i64);
         self.expire(now)
     }
 
@@ -189,24 +199,38 @@ impl Exporter {
     }
 }
 
-fn labels_of(u: &Update) -> Labels {
-    let src = &u.entry.src;
-    let workload = src
-        .workload
-        .clone()
-        .or_else(|| src.pod.clone())
-        .or_else(|| src.ip.map(|ip| ip.to_string()))
-        .unwrap_or_default();
-    let destination = match &u.key.dst {
-        DestKey::Name(name) => name.clone(),
-        DestKey::Ip(ip) => ip.to_string(),
+/// What an edge's count is of: its lookups, one port's connections, or those past the
+/// listed ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Use {
+    Lookups,
+    Port(Option<u16>, Protocol),
+    OtherPorts,
+}
+
+fn labels_of(u: &Update, what: Use) -> Labels {
+    let src = &u.edge.source;
+    let workload = match src.key() {
+        SourceKey::Workload { name, .. } => name.to_string(),
+        SourceKey::Pod { pod, .. } => pod.to_string(),
+        SourceKey::Ip(ip) => ip.to_string(),
+        SourceKey::Unknown => String::new(),
+        SourceKey::Other => "other".into(),
+    };
+    let (port, protocol) = match what {
+        Use::Lookups => (String::new(), ""),
+        Use::Port(port, protocol) => (
+            port.map(|p| p.to_string()).unwrap_or_default(),
+            protocol.as_str(),
+        ),
+        Use::OtherPorts => ("other".into(), ""),
     };
     [
-        src.namespace.clone().unwrap_or_default(),
+        src.namespace.as_deref().unwrap_or_default().to_string(),
         workload,
-        destination,
-        u.key.port.map(|p| p.to_string()).unwrap_or_default(),
-        u.key.proto.map_or("", |p| p.as_str()).to_string(),
+        u.destination.to_string(),
+        port,
+        protocol.to_string(),
     ]
 }
 

@@ -1,14 +1,13 @@
 //! Standard output: one JSON line per inventory update, or the whole inventory as a table
 //! when the queue closes.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::sync::mpsc;
 
 use crate::config::{Encoding, StdoutSinkConfig};
-use crate::inventory::{Entry, Key};
+use crate::inventory::Collected;
 use crate::output::{self, UpdateDoc};
 use crate::pipeline::Outbox;
 use crate::telemetry::{ComponentStats, Outcome, Tally};
@@ -19,7 +18,7 @@ pub async fn run(
     stats: Arc<ComponentStats>,
 ) {
     let mut out = BufWriter::new(tokio::io::stdout());
-    let mut latest: BTreeMap<Key, Entry> = BTreeMap::new();
+    let mut latest = Collected::default();
     // After a write error (a closed pipe) updates are still taken off the queue, so the
     // pipeline never stalls, and counted as dropped.
     let mut broken = false;
@@ -29,7 +28,7 @@ pub async fn run(
         match config.encoding {
             Encoding::Table => {
                 for u in batch.iter() {
-                    latest.insert(u.key.clone(), u.entry.clone());
+                    latest.apply(u);
                     tally.count(Outcome::Emitted, None);
                 }
             }
@@ -54,7 +53,7 @@ pub async fn run(
         stats.add(&mut tally);
     }
     if config.encoding == Encoding::Table && !broken {
-        write(&mut out, output::table(latest.iter()).as_bytes()).await;
+        write(&mut out, output::table(&latest.destinations()).as_bytes()).await;
     }
 }
 
