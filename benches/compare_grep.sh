@@ -37,7 +37,7 @@ scout_s=$(best_of_3 scout "$log")
 grep_rows=$(grep_pipeline "$log" | wc -l)
 scout_dest=$(scout "$log" | python3 -c 'import json, sys
 d = json.load(sys.stdin)["destinations"]
-print(len(d), "destinations,", sum(len(x["sources"]) for x in d), "(source, destination) entries")')
+print(len(d), "destinations,", sum(len(x["edges"]) for x in d), "(source, destination) edges")')
 
 mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
 echo "input: $mb MB, $lines CoreDNS lines"

@@ -98,11 +98,19 @@ pub fn table(destinations: &[Destination]) -> String {
                 .chain(e.ports.iter().map(PortUse::to_string));
             let pods = e.source.pods.len() as u64 + e.source.other_pods;
             rows.push([
-                if names == "-" { d.destination.to_string() } else { names.clone() },
+                if names == "-" {
+                    d.destination.to_string()
+                } else {
+                    names.clone()
+                },
                 ips.clone(),
                 cell(ports, e.other_ports),
                 e.source.to_string(),
-                if pods == 0 { "-".into() } else { pods.to_string() },
+                if pods == 0 {
+                    "-".into()
+                } else {
+                    pods.to_string()
+                },
                 e.count.to_string(),
                 rfc3339(e.last_seen),
                 cell(e.evidence.iter().map(|k| k.as_str()), 0),

@@ -216,7 +216,10 @@ mod tests {
         assert_eq!(e.source.pods, vec![Arc::<str>::from("cart-1")]);
         let ports: Vec<_> = e.ports.iter().map(|p| (p.port, p.count)).collect();
         assert_eq!(ports, vec![(Some(443), 3), (Some(8443), 1)]);
-        assert_eq!(crate::parse::time::format(e.first_seen), "2026-11-26T11:59:00Z");
+        assert_eq!(
+            crate::parse::time::format(e.first_seen),
+            "2026-11-26T11:59:00Z"
+        );
         // Written back, it is version 2 and reads as it was.
         tokio::runtime::Builder::new_current_thread()
             .build()

@@ -5,7 +5,7 @@ mod support;
 use std::io::Write;
 use std::process::Stdio;
 
-use support::{assert_ok, bin, ips, names, repo, scan, set, stat};
+use support::{assert_ok, bin, dest, ips, names, on_port, repo, scan, set, source, stat};
 
 const EXTERNAL: [&str; 11] = [
     "api.datadoghq.eu",
@@ -34,7 +34,7 @@ fn scan_examples_reports_exactly_the_external_destinations() {
         "examples/istio-proxy.log",
         "examples/istio-proxy-cri.log",
     ]);
-    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["schema_version"], 2);
     let expected: Vec<&str> = EXTERNAL.iter().copied().filter(|n| !n.is_empty()).collect();
     assert_eq!(names(&doc), set(&expected));
     assert_eq!(
@@ -50,25 +50,17 @@ fn scan_examples_reports_exactly_the_external_destinations() {
     );
     assert_eq!(stat(&doc, "malformed"), 0);
     assert!(stat(&doc, "internal") >= 15);
-    // api.stripe.com: 4 lookups from one pod, grouped into one destination without a port.
-    let stripe_dns = doc["destinations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["names"][0] == "api.stripe.com" && d.get("port").is_none())
-        .unwrap();
-    assert_eq!(stripe_dns["count"], 4);
-    assert_eq!(
-        stripe_dns["sources"],
-        serde_json::json!([{"ip": "10.244.1.17"}])
-    );
-    assert_eq!(stripe_dns["evidence"], serde_json::json!(["coredns"]));
+    // api.stripe.com: 4 lookups and a connection from one client, one edge.
+    let stripe = dest(&doc, "api.stripe.com");
+    assert_eq!(stripe["lookups"], 4);
+    assert_eq!(on_port(stripe, 443), Some(1));
+    assert_eq!(stripe["edges"].as_array().unwrap().len(), 1, "{stripe}");
+    assert_eq!(source(stripe, 0), &serde_json::json!({"ip": "10.244.1.17"}));
+    assert_eq!(stripe["evidence"], serde_json::json!(["coredns", "envoy"]));
     // The CRI line split into P/F chunks was joined: storage.googleapis.com on 443 via Envoy.
-    assert!(doc["destinations"].as_array().unwrap().iter().any(|d| {
-        d["names"][0] == "storage.googleapis.com"
-            && d["port"] == 443
-            && d["first_seen"] == "2024-05-14T08:03:02.551Z"
-    }));
+    let storage = dest(&doc, "storage.googleapis.com");
+    assert!(on_port(storage, 443).is_some());
+    assert_eq!(storage["first_seen"], "2024-05-14T08:03:02.551Z");
 }
 
 #[test]
@@ -81,7 +73,7 @@ fn scan_table_and_default_run() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.starts_with("DESTINATION"), "{text}");
     assert!(text.contains("hooks.slack.com"));
-    assert!(text.contains("external destinations;"));
+    assert!(text.contains("external destinations,"));
 }
 
 #[test]
@@ -101,13 +93,13 @@ fn run_quickstart_prints_json_updates_and_exits() {
     for name in EXTERNAL.iter().filter(|n| !n.is_empty()) {
         assert!(new.contains(name), "{name} missing from {new:?}");
     }
-    assert!(lines.iter().all(|l| l["schema_version"] == 1));
-    // Repeated lookups come as coalesced count updates at the end.
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["update"] == "changed" && l["count"] == 4)
-    );
+    assert!(lines.iter().all(|l| l["schema_version"] == 2));
+    // Repeated lookups come as coalesced count updates at the end, on the edge that also
+    // holds the workload's connection to the name.
+    assert!(lines.iter().any(|l| l["update"] == "changed"
+        && l["destination"] == "api.stripe.com"
+        && l["lookups"] == 4
+        && l["ports"][0]["port"] == 443));
 }
 
 #[test]
@@ -238,9 +230,9 @@ fn scan_pods_attributes_sources_to_workloads_offline() {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|d| d["sources"].as_array().unwrap().clone())
-        .map(|s| {
-            let f = |k: &str| s[k].as_str().unwrap_or("?").to_string();
+        .flat_map(|d| d["edges"].as_array().unwrap().clone())
+        .map(|e| {
+            let f = |k: &str| e["source"][k].as_str().unwrap_or("?").to_string();
             (f("namespace"), f("workload_kind"), f("workload"))
         })
         .collect();
@@ -280,17 +272,11 @@ fn file_sink_snapshot_survives_restarts() {
         support::run_to_end(&config);
         let text = std::fs::read_to_string(dir.path().join("inventory.json")).unwrap();
         let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(doc["schema_version"], 1);
-        let entry = doc["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["key"]["dst"]["name"] == "api.stripe.com")
-            .unwrap_or_else(|| panic!("run {run}: {text}"))
-            .clone();
+        assert_eq!(doc["schema_version"], 2, "run {run}: {text}");
+        let stripe = dest(&doc, "api.stripe.com");
         (
-            entry["entry"]["count"].as_u64().unwrap(),
-            entry["entry"]["first_seen"].clone(),
+            stripe["count"].as_u64().unwrap(),
+            stripe["first_seen"].clone(),
         )
     };
     let (count, first_seen) = stripe(1);
@@ -322,7 +308,7 @@ fn scan_reads_observation_records_once_each() {
     let doc = scan(&["--format", "observation", dump.to_str().unwrap()]);
     assert_eq!(names(&doc), set(&["api.stripe.com"]));
     assert_eq!(doc["destinations"][0]["count"], 2);
-    assert_eq!(doc["destinations"][0]["sources"][0]["pod"], "web-1");
+    assert_eq!(source(&doc["destinations"][0], 0)["pods"][0], "web-1");
     for (key, n) in [("internal", 1), ("skipped", 1), ("malformed", 1)] {
         assert_eq!(stat(&doc, key), n, "{key}");
     }
@@ -342,21 +328,21 @@ fn scan_hubble_flows_reports_external_destinations_with_pods_and_names() {
             })
             .unwrap_or_else(|| panic!("{name} in {doc}"))
     };
-    // The lookup, and the connection named by the DNS answer that preceded it.
-    let stripe: Vec<_> = dests
-        .iter()
-        .filter(|d| d["names"][0] == "api.stripe.com")
-        .collect();
-    assert_eq!(stripe.len(), 2, "{doc}");
-    let connection = stripe.iter().find(|d| d["port"] == 443).unwrap();
-    assert_eq!(connection["ips"][0], "198.51.100.7");
-    assert_eq!(connection["sources"][0]["workload"], "checkout");
-    assert_eq!(connection["sources"][0]["namespace"], "shop");
+    // The lookup, and the connection named by the DNS answer that preceded it: one edge.
+    let stripe = dest(&doc, "api.stripe.com");
+    assert_eq!(
+        (stripe["lookups"].as_u64(), on_port(stripe, 443)),
+        (Some(1), Some(1)),
+        "{doc}"
+    );
+    assert_eq!(stripe["ips"][0], "198.51.100.7");
+    assert_eq!(source(stripe, 0)["workload"], "checkout");
+    assert_eq!(source(stripe, 0)["namespace"], "shop");
     // A dropped attempt is reported with its verdict.
     let bastion = find("bastion.example.net");
     assert_eq!(bastion["verdicts"][0], "dropped");
-    assert_eq!(bastion["port"], 22);
-    assert_eq!(dests.len(), 3, "{doc}");
+    assert!(on_port(bastion, 22).is_some());
+    assert_eq!(dests.len(), 2, "{doc}");
     // Replies, ingress, the answer, a private IP labelled world and the cluster lookup are not
     // external; lost events and node status are skipped by design.
     assert_eq!(stat(&doc, "internal"), 2);
@@ -373,8 +359,8 @@ fn scan_falco_alerts_takes_the_server_side_never_the_remote_port() {
         .map(|d| {
             (
                 d["ips"][0].as_str().unwrap().to_owned(),
-                d["port"].as_u64().unwrap(),
-                d["protocol"].as_str().unwrap().to_owned(),
+                d["ports"][0]["port"].as_u64().unwrap(),
+                d["ports"][0]["protocol"].as_str().unwrap().to_owned(),
             )
         })
         .collect();
@@ -388,18 +374,16 @@ fn scan_falco_alerts_takes_the_server_side_never_the_remote_port() {
             ("203.0.113.80".into(), 443, "tcp".into()),
         ]
     );
-    let stripe = dests
-        .iter()
-        .find(|d| d["port"] == 443 && d["names"][0] == "api.stripe.com");
-    let stripe = stripe.unwrap_or_else(|| panic!("{doc}"));
-    assert_eq!(stripe["sources"][0]["pod"], "checkout-7d9f8-abcde");
+    let stripe = dest(&doc, "api.stripe.com");
+    assert_eq!(on_port(stripe, 443), Some(1));
+    assert_eq!(source(stripe, 0)["pods"][0], "checkout-7d9f8-abcde");
     // A null pod is no pod; the namespace stays.
     let host = dests
         .iter()
         .find(|d| d["ips"][0] == "203.0.113.80")
         .unwrap();
-    assert_eq!(host["sources"][0]["namespace"], "shop");
-    assert!(host["sources"][0].get("pod").is_none());
+    assert_eq!(source(host, 0)["namespace"], "shop");
+    assert!(source(host, 0).get("pods").is_none());
     assert_eq!(stat(&doc, "internal"), 1);
     // The file alert is not network; the plain line is another program's.
     assert_eq!(stat(&doc, "skipped"), 2);

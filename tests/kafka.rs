@@ -192,7 +192,7 @@ async fn round_trip_is_exact() {
     let records = tokio::task::block_in_place(|| consume(&brokers, "egress", expected.len()));
     assert_eq!(records.len(), expected.len());
     for (key, value) in &records {
-        let ip = value["sources"][0]["ip"].as_str().unwrap();
+        let ip = value["source"]["ip"].as_str().unwrap();
         assert_eq!(key, ip, "records are keyed by the source");
     }
     let got: Vec<Value> = records.into_iter().map(|(_, v)| v).collect();

@@ -118,11 +118,11 @@ async fn follows_matching_pods_and_resumes_cut_streams_exactly() {
     let (mut child, rx) = spawn_run(&config);
     let one = wait(&rx, "one.example.com");
     // The live pod table names the workload behind the client IP.
-    let source = &one["sources"][0];
+    let source = &one["source"];
     assert_eq!(
         (
             &source["namespace"],
-            &source["pod"],
+            &source["pods"][0],
             &source["workload_kind"],
             &source["workload"]
         ),

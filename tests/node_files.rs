@@ -42,8 +42,8 @@ fn follows_rotations_and_resumes_from_checkpoints() {
     let (mut child, rx) = spawn_run(&config);
     let (name, v) = new_name(&rx, "existing file");
     assert_eq!(name, "one.example.com");
-    assert_eq!(v["sources"][0]["namespace"], "shop");
-    assert_eq!(v["sources"][0]["pod"], "cart-7d9f-x2x");
+    assert_eq!(v["source"]["namespace"], "shop");
+    assert_eq!(v["source"]["pods"][0], "cart-7d9f-x2x");
 
     append(&log, &line("two.example.com"));
     assert_eq!(new_name(&rx, "growth").0, "two.example.com");

@@ -83,7 +83,8 @@ fn istio_pre_1_9_formats() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| d["port"].as_u64().unwrap())
+        .flat_map(|d| d["ports"].as_array().unwrap().clone())
+        .map(|p| p["port"].as_u64().unwrap())
         .collect();
     assert_eq!(ports, [80, 443]);
     assert_eq!(stat(&doc, "malformed"), 0);

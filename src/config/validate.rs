@@ -33,7 +33,11 @@ impl Settings {
             (l.max_line_bytes, "limits.max_line_bytes", 256),
             (l.read_chunk_bytes, "limits.read_chunk_bytes", 4096),
             (l.channel_capacity, "limits.channel_capacity", 1),
-            (self.inventory.max_destinations, "inventory.max_destinations", 1),
+            (
+                self.inventory.max_destinations,
+                "inventory.max_destinations",
+                1,
+            ),
             (self.inventory.max_entries, "inventory.max_entries", 1),
             (self.inventory.dedupe_window, "inventory.dedupe_window", 2),
         ] {

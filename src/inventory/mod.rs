@@ -171,7 +171,12 @@ impl Inventory {
                     (None, Some(ip)) => Ok(*ip),
                     (None, None) => Err(""),
                 };
-                (dst, Some((*dst_port, *proto)), names.get(1..).unwrap_or(&[]), *dst_ip)
+                (
+                    dst,
+                    Some((*dst_port, *proto)),
+                    names.get(1..).unwrap_or(&[]),
+                    *dst_ip,
+                )
             }
         };
         let Some(dest) = self.destination(dst) else {
@@ -192,6 +197,7 @@ impl Inventory {
             verdict,
             connection,
             pod: src.pod.as_deref(),
+            namespace: src.namespace.as_deref(),
             ip: src.ip,
         };
         let e = &mut self.edges[edge as usize];
@@ -349,6 +355,12 @@ impl Inventory {
         if matches!(t.key.src, Src::Pod { .. }) {
             t.ip = t.ip.or(e.source.ip);
         }
+        if t.namespace.is_none()
+            && matches!(t.key.src, Src::Ip(_))
+            && let Some(ns) = &e.source.namespace
+        {
+            t.namespace = self.strings.intern(ns);
+        }
     }
 
     /// Changed edges since the last call, in the order they first changed.
@@ -425,7 +437,8 @@ impl Inventory {
                 source.namespace = Some(s.arc(namespace));
                 source.pods = vec![s.arc(pod)];
             }
-            Src::Ip(_) | Src::Unknown => {}
+            Src::Ip(_) => source.namespace = e.namespace.map(|id| s.arc(id)),
+            Src::Unknown => {}
             Src::Other => source.other_sources = true,
         }
         let mut ports = e.ports.clone();

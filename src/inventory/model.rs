@@ -216,7 +216,9 @@ impl Destination {
             ports: Vec::new(),
             other_ports: 0,
             count: 0,
-            first_seen: edges.first().map_or(OffsetDateTime::UNIX_EPOCH, |e| e.first_seen),
+            first_seen: edges
+                .first()
+                .map_or(OffsetDateTime::UNIX_EPOCH, |e| e.first_seen),
             last_seen: OffsetDateTime::UNIX_EPOCH,
             evidence: Vec::new(),
             verdicts: Vec::new(),
@@ -302,10 +304,7 @@ impl Collected {
     }
 
     pub fn apply(&mut self, u: &Update) {
-        let (place, edges) = self
-            .destinations
-            .entry(u.destination.clone())
-            .or_default();
+        let (place, edges) = self.destinations.entry(u.destination.clone()).or_default();
         // Names and addresses only grow: the latest update knows the most.
         place.clone_from(&u.place);
         edges.insert(u.edge.source.key(), u.edge.clone());
@@ -320,7 +319,11 @@ impl Collected {
         self.destinations
             .iter()
             .map(|(key, (place, edges))| {
-                Destination::new(key.clone(), place.clone(), edges.values().cloned().collect())
+                Destination::new(
+                    key.clone(),
+                    place.clone(),
+                    edges.values().cloned().collect(),
+                )
             })
             .collect()
     }

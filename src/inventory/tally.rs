@@ -21,8 +21,15 @@ pub(super) enum Dst {
 /// A source key with its strings interned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Src {
-    Workload { namespace: u32, kind: u32, name: u32 },
-    Pod { namespace: u32, pod: u32 },
+    Workload {
+        namespace: u32,
+        kind: u32,
+        name: u32,
+    },
+    Pod {
+        namespace: u32,
+        pod: u32,
+    },
     Ip(IpAddr),
     Unknown,
     Other,
@@ -90,6 +97,7 @@ pub(super) struct Sighting<'a> {
     /// The connection's port and protocol; none for a DNS lookup.
     pub connection: Option<(Option<u16>, Protocol)>,
     pub pod: Option<&'a str>,
+    pub namespace: Option<&'a str>,
     pub ip: Option<IpAddr>,
 }
 
@@ -103,6 +111,8 @@ pub(super) struct EdgeTally {
     /// Further pods a snapshot said there were (their names are not kept).
     pub other_pods_restored: u64,
     pub ip: Option<IpAddr>,
+    /// The namespace an IP edge's observations named, without a pod (Falco's `k8s.ns.name`).
+    pub namespace: Option<u32>,
     pub lookups: u64,
     pub ports: Vec<PortUse>,
     pub other_ports: u64,
@@ -126,6 +136,7 @@ impl EdgeTally {
                 Src::Ip(ip) => Some(ip),
                 _ => None,
             },
+            namespace: None,
             lookups: 0,
             ports: Vec::new(),
             other_ports: 0,
@@ -159,6 +170,12 @@ impl EdgeTally {
         }
         if self.ip.is_none() && matches!(self.key.src, Src::Pod { .. }) {
             self.ip = s.ip;
+        }
+        if self.namespace.is_none()
+            && matches!(self.key.src, Src::Ip(_))
+            && let Some(ns) = s.namespace
+        {
+            self.namespace = strings.intern(ns);
         }
     }
 
@@ -212,8 +229,9 @@ const MAX_OTHER_PODS: usize = 4096;
 
 /// A pod name's hash for counting unlisted pods: fixed, so counts do not vary between runs.
 fn pod_hash(pod: &str) -> u32 {
-    pod.bytes()
-        .fold(0x811c_9dc5u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
+    pod.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    })
 }
 
 pub(super) fn bit(index: u8) -> u8 {

@@ -56,7 +56,10 @@ fn counts_edges_with_their_first_and_last_sightings() {
         ("10.0.0.1", 9, true, Recorded::Updated),
         ("10.0.0.2", 1, false, Recorded::New),
     ] {
-        assert_eq!(inv.record(dns(client(ip), "a.com", secs), track).0, expected);
+        assert_eq!(
+            inv.record(dns(client(ip), "a.com", secs), track).0,
+            expected
+        );
     }
     let all = inv.destinations();
     assert_eq!((all.len(), all[0].source_count, all[0].count), (1, 2, 4));
@@ -125,7 +128,10 @@ fn lookups_and_connections_of_a_workload_are_one_edge_with_its_pods_and_ports() 
         inv.record(obs, false);
     }
     for i in 0..MAX_PODS + 5 {
-        inv.record(dns(pod_of("cart", &format!("cart-x{i}")), "api.stripe.com", 3), false);
+        inv.record(
+            dns(pod_of("cart", &format!("cart-x{i}")), "api.stripe.com", 3),
+            false,
+        );
     }
     let all = inv.destinations();
     assert_eq!(all.len(), 1);
@@ -148,7 +154,10 @@ fn lookups_and_connections_of_a_workload_are_one_edge_with_its_pods_and_ports() 
 fn ports_past_the_bound_are_counted() {
     let mut inv = Inventory::new(10, 10, 10);
     for port in 0..MAX_PORTS as u16 + 3 {
-        inv.record(conn(client("10.0.0.1"), "198.51.100.1", 1000 + port, &[], 1), false);
+        inv.record(
+            conn(client("10.0.0.1"), "198.51.100.1", 1000 + port, &[], 1),
+            false,
+        );
     }
     let e = &inv.destinations()[0].edges[0];
     assert_eq!((e.ports.len(), e.other_ports, e.count), (MAX_PORTS, 3, 35));

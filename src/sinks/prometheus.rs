@@ -125,7 +125,11 @@ impl Exporter {
             let e = &u.edge;
             let uses = [(Use::Lookups, e.lookups), (Use::OtherPorts, e.other_ports)]
                 .into_iter()
-                .chain(e.ports.iter().map(|p| (Use::Port(p.port, p.protocol), p.count)))
+                .chain(
+                    e.ports
+                        .iter()
+                        .map(|p| (Use::Port(p.port, p.protocol), p.count)),
+                )
                 .filter(|&(_, count)| count > 0);
             for (what, count) in uses {
                 let key = (u.destination.clone(), e.source.key(), what);

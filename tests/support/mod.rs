@@ -122,6 +122,29 @@ fn strings(doc: &Value, field: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The destination whose key (its name, else its IP) is `key`.
+pub fn dest<'a>(doc: &'a Value, key: &str) -> &'a Value {
+    doc["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["destination"] == key)
+        .unwrap_or_else(|| panic!("{key} not in {doc}"))
+}
+
+/// Connections of a destination or an edge on `port`, when it has that port.
+pub fn on_port(d: &Value, port: u64) -> Option<u64> {
+    d["ports"]
+        .as_array()?
+        .iter()
+        .find_map(|p| (p["port"] == port).then(|| p["count"].as_u64().unwrap()))
+}
+
+/// The source of a destination's edge `i`.
+pub fn source(d: &Value, i: usize) -> &Value {
+    &d["edges"][i]["source"]
+}
+
 pub fn stat(doc: &Value, key: &str) -> u64 {
     doc["stats"][key].as_u64().unwrap()
 }
@@ -207,17 +230,23 @@ pub async fn serve_killable(port: u16, routes: tonic::service::Routes) -> tokio:
     tasks
 }
 
-/// Count per inventory key in a `file` sink snapshot; empty before its first write.
+/// Count per edge (destination and source) in a `file` sink snapshot; empty before its
+/// first write.
 pub fn snapshot_counts(snapshot: &Path) -> std::collections::BTreeMap<String, u64> {
     let Ok(text) = std::fs::read_to_string(snapshot) else {
         return Default::default();
     };
     let doc: Value = serde_json::from_str(&text).unwrap();
-    doc["entries"]
+    doc["destinations"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["key"].to_string(), e["entry"]["count"].as_u64().unwrap()))
+        .flat_map(|d| {
+            d["edges"].as_array().unwrap().iter().map(|e| {
+                let key = format!("{} {}", d["destination"], e["source"]);
+                (key, e["count"].as_u64().unwrap())
+            })
+        })
         .collect()
 }
 
