@@ -200,19 +200,23 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
     let shutdown = shutdown_on_signal();
     let pods = settings.pod_table(&shutdown).await?;
     let report = pipeline::run(&settings, judge, pods, &[], shutdown).await?;
-    let destinations = report.inventory.destinations();
+    let inventory = &report.inventory;
     let totals = report.totals();
-    let text = match for_terminal(args.output, Encoding::Table, Encoding::Json) {
+    // Written as it is built: the document of a large inventory is never whole in memory.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match for_terminal(args.output, Encoding::Table, Encoding::Json) {
         Encoding::Json => {
-            serde_json::to_string_pretty(&output::InventoryDoc::new(&destinations, totals))? + "\n"
+            let doc = output::InventoryDoc::new(inventory.destinations(), totals);
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            out.write_all(b"\n")?;
         }
-        Encoding::Table => format!(
-            "{}\n{}\n",
-            output::table(&destinations),
-            output::summary(&destinations, &totals)
-        ),
-    };
-    print(&text)?;
+        Encoding::Table => {
+            output::write_table(&mut out, || inventory.destinations())?;
+            let summary = output::summary(inventory.len(), inventory.edge_count(), &totals);
+            writeln!(out, "\n{summary}")?;
+        }
+    }
+    out.flush()?;
     Ok(Exit::SUCCESS)
 }
 

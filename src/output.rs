@@ -1,6 +1,7 @@
 //! The documented output shapes: the inventory document of `scan`, the per-update lines of
 //! the stdout sink and Kafka, and the aligned table for people.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,20 +17,40 @@ use crate::telemetry::Totals;
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// The `scan` document: every destination with its edges, and the run's counters.
-#[derive(Debug, Serialize)]
-pub struct InventoryDoc<'a> {
+#[derive(Serialize)]
+#[serde(bound(serialize = "I: Iterator, I::Item: Serialize"))]
+pub struct InventoryDoc<I> {
     pub schema_version: u32,
-    pub destinations: &'a [Destination],
+    pub destinations: Streamed<I>,
     pub stats: Totals,
 }
 
-impl<'a> InventoryDoc<'a> {
-    pub fn new(destinations: &'a [Destination], stats: Totals) -> Self {
+impl<I> InventoryDoc<I> {
+    pub fn new(destinations: I, stats: Totals) -> Self {
         InventoryDoc {
             schema_version: SCHEMA_VERSION,
-            destinations,
+            destinations: Streamed::new(destinations),
             stats,
         }
+    }
+}
+
+/// A sequence serialized as its iterator yields it (once), so a document of every
+/// destination is written without holding them all.
+pub struct Streamed<I>(Cell<Option<I>>);
+
+impl<I> Streamed<I> {
+    pub fn new(items: I) -> Self {
+        Streamed(Cell::new(Some(items)))
+    }
+}
+
+impl<I: Iterator> Serialize for Streamed<I>
+where
+    I::Item: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.take().into_iter().flatten())
     }
 }
 
@@ -74,74 +95,105 @@ impl<'a> UpdateDoc<'a> {
 /// Items shown in a table cell at most; the rest are counted (`+N`).
 const CELL_ITEMS: usize = 4;
 
-/// An aligned table, one row per edge: (destination, source) with its ports.
-pub fn table(destinations: &[Destination]) -> String {
-    const HEADER: [&str; 8] = [
-        "DESTINATION",
-        "IPS",
-        "PORTS",
-        "SOURCE",
-        "PODS",
-        "COUNT",
-        "LAST SEEN",
-        "EVIDENCE",
-    ];
-    let mut rows: Vec<[String; 8]> = Vec::new();
-    for d in destinations {
-        let names = cell(d.names.iter(), 0);
-        let ips = cell(d.ips.iter(), d.other_ips);
-        for e in &d.edges {
-            let lookups = (e.lookups > 0).then_some("dns");
-            let ports = lookups
-                .into_iter()
-                .map(str::to_string)
-                .chain(e.ports.iter().map(PortUse::to_string));
-            let pods = e.source.pods.len() as u64 + e.source.other_pods;
-            rows.push([
-                if names == "-" {
-                    d.destination.to_string()
-                } else {
-                    names.clone()
-                },
-                ips.clone(),
-                cell(ports, e.other_ports),
-                e.source.to_string(),
-                if pods == 0 {
-                    "-".into()
-                } else {
-                    pods.to_string()
-                },
-                e.count.to_string(),
-                rfc3339(e.last_seen),
-                cell(e.evidence.iter().map(|k| k.as_str()), 0),
-            ]);
+const HEADER: [&str; 8] = [
+    "DESTINATION",
+    "IPS",
+    "PORTS",
+    "SOURCE",
+    "PODS",
+    "COUNT",
+    "LAST SEEN",
+    "EVIDENCE",
+];
+
+/// An aligned table, one row per edge: (destination, source) with its ports. `destinations`
+/// is asked twice (widths, then rows), so no more than a destination's rows are held.
+pub fn write_table<I: Iterator<Item = Destination>>(
+    out: &mut impl std::io::Write,
+    destinations: impl Fn() -> I,
+) -> std::io::Result<()> {
+    let mut widths = HEADER.map(str::len);
+    for d in destinations() {
+        for row in rows(&d) {
+            widen(&mut widths, &row);
         }
     }
-    aligned(HEADER, &rows)
+    let mut line = String::new();
+    pad(&mut line, HEADER.iter().copied(), widths);
+    out.write_all(line.as_bytes())?;
+    for d in destinations() {
+        for row in rows(&d) {
+            line.clear();
+            pad(&mut line, row.iter().map(String::as_str), widths);
+            out.write_all(line.as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// The table rows of one destination's edges.
+fn rows(d: &Destination) -> impl Iterator<Item = [String; 8]> + '_ {
+    let names = match cell(d.names.iter(), 0) {
+        none if none == "-" => d.destination.to_string(),
+        names => names,
+    };
+    let ips = cell(d.ips.iter(), d.other_ips);
+    d.edges.iter().map(move |e| {
+        let lookups = (e.lookups > 0).then_some("dns");
+        let ports = lookups
+            .into_iter()
+            .map(str::to_string)
+            .chain(e.ports.iter().map(PortUse::to_string));
+        let pods = e.source.pods.len() as u64 + e.source.other_pods;
+        [
+            names.clone(),
+            ips.clone(),
+            cell(ports, e.other_ports),
+            e.source.to_string(),
+            if pods == 0 {
+                "-".into()
+            } else {
+                pods.to_string()
+            },
+            e.count.to_string(),
+            rfc3339(e.last_seen),
+            cell(e.evidence.iter().map(|k| k.as_str()), 0),
+        ]
+    })
 }
 
 /// Columns padded to their widest cell, two spaces apart.
 pub fn aligned<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(str::len);
     for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+        widen(&mut widths, row);
     }
     let mut out = String::new();
-    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
-        let mut l = String::new();
-        for (cell, w) in cells.zip(widths) {
-            let _ = write!(l, "{cell:<w$}  ");
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(&mut header.iter().copied());
+    pad(&mut out, header.iter().copied(), widths);
     for row in rows {
-        line(&mut row.iter().map(String::as_str));
+        pad(&mut out, row.iter().map(String::as_str), widths);
     }
     out
+}
+
+fn widen<const N: usize>(widths: &mut [usize; N], row: &[String; N]) {
+    for (w, cell) in widths.iter_mut().zip(row) {
+        *w = (*w).max(cell.chars().count());
+    }
+}
+
+/// One line of cells padded to `widths`, appended to `out`.
+fn pad<'a, const N: usize>(
+    out: &mut String,
+    cells: impl Iterator<Item = &'a str>,
+    widths: [usize; N],
+) {
+    let start = out.len();
+    for (cell, w) in cells.zip(widths) {
+        let _ = write!(out, "{cell:<w$}  ");
+    }
+    out.truncate(start + out[start..].trim_end().len());
+    out.push('\n');
 }
 
 /// The first few items comma-separated, `+N` for the others (and `more` beyond those), or
@@ -170,17 +222,9 @@ fn cell<T: std::fmt::Display>(items: impl Iterator<Item = T>, more: u64) -> Stri
 }
 
 /// The closing line under a table.
-pub fn summary(destinations: &[Destination], t: &Totals) -> String {
-    let edges: usize = destinations.iter().map(|d| d.edges.len()).sum();
+pub fn summary(destinations: usize, edges: usize, t: &Totals) -> String {
     format!(
-        "{} external destinations, {edges} edges; {} lines: {} records ({} internal, {} folded, {} dropped), {} skipped, {} malformed",
-        destinations.len(),
-        t.lines,
-        t.records,
-        t.internal,
-        t.folded,
-        t.dropped,
-        t.skipped,
-        t.malformed
+        "{destinations} external destinations, {edges} edges; {} lines: {} records ({} internal, {} folded, {} dropped), {} skipped, {} malformed",
+        t.lines, t.records, t.internal, t.folded, t.dropped, t.skipped, t.malformed
     )
 }

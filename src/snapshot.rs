@@ -18,12 +18,13 @@ use time::OffsetDateTime;
 use crate::atomic_write::write_atomically;
 use crate::event::{Endpoint, Protocol, SourceKind, Verdict};
 use crate::inventory::{DestKey, Destination, Edge, Inventory, Place, PortUse, Source};
-use crate::output::SCHEMA_VERSION;
+use crate::output::{SCHEMA_VERSION, Streamed};
 
 #[derive(Serialize)]
-struct Snapshot<'a> {
+#[serde(bound(serialize = "I: Iterator, I::Item: Serialize"))]
+struct Snapshot<I> {
     schema_version: u32,
-    destinations: &'a [Destination],
+    destinations: Streamed<I>,
 }
 
 /// Either version, told apart by its fields.
@@ -168,14 +169,14 @@ fn upgrade(entries: Vec<V1Entry>) -> Vec<Destination> {
         })
         .collect();
     merged.restore(all);
-    merged.destinations()
+    merged.destinations().collect()
 }
 
 /// Writes `destinations` to `path` atomically.
-pub async fn write(path: &Path, destinations: &[Destination]) -> io::Result<()> {
+pub async fn write(path: &Path, destinations: impl Iterator<Item = Destination>) -> io::Result<()> {
     let snapshot = Snapshot {
         schema_version: SCHEMA_VERSION,
-        destinations,
+        destinations: Streamed::new(destinations),
     };
     let bytes = serde_json::to_vec(&snapshot).map_err(io::Error::other)?;
     write_atomically(path, &bytes).await
@@ -224,7 +225,7 @@ mod tests {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(write(&path, &all))
+            .block_on(write(&path, all.clone().into_iter()))
             .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(r#"{"schema_version":2,"#), "{text}");

@@ -12,6 +12,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use serde::Deserialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -77,22 +78,28 @@ impl PodTable {
         PodTable::from_objects(items).map_err(|source| PodsError::Json { path: name, source })
     }
 
-    /// Builds the table from decoded objects of any kind.
+    /// Builds the table from decoded objects of any kind. Each pod is decoded and dropped in
+    /// turn: a cluster's typed pods at once would be most of a scan's memory.
     pub fn from_objects(items: Vec<Value>) -> Result<PodTable, serde_json::Error> {
-        let (mut pods, mut replicasets, mut jobs) = (Vec::new(), Vec::new(), Vec::new());
-        for item in items {
+        let kind = |item: &Value| item.get("kind").and_then(Value::as_str) == Some("Pod");
+        let mut owners = Owners::new();
+        for item in items.iter().filter(|item| !kind(item)) {
             match item.get("kind").and_then(Value::as_str) {
-                Some("Pod") => pods.push(serde_json::from_value::<Pod>(item)?),
-                Some("ReplicaSet") => replicasets.push(serde_json::from_value::<ReplicaSet>(item)?),
-                Some("Job") => jobs.push(serde_json::from_value::<Job>(item)?),
+                Some("ReplicaSet") => {
+                    let rs = ReplicaSet::deserialize(item)?;
+                    remember_owner(&mut owners, "ReplicaSet", &rs.metadata);
+                }
+                Some("Job") => {
+                    remember_owner(&mut owners, "Job", &Job::deserialize(item)?.metadata)
+                }
                 _ => {}
             }
         }
-        Ok(PodTable::build(
-            pods.iter(),
-            replicasets.iter(),
-            jobs.iter(),
-        ))
+        let mut table = PodTable::default();
+        for item in items.into_iter().filter(kind) {
+            table.add(&serde_json::from_value::<Pod>(item)?, &owners);
+        }
+        Ok(table)
     }
 
     /// Builds the table from pods and the controllers that may own them.
@@ -110,11 +117,15 @@ impl PodTable {
         }
         let mut table = PodTable::default();
         for pod in pods {
-            if let Some(record) = record_of(pod, &owners) {
-                table.insert(record);
-            }
+            table.add(pod, &owners);
         }
         table
+    }
+
+    fn add(&mut self, pod: &Pod, owners: &Owners) {
+        if let Some(record) = record_of(pod, owners) {
+            self.insert(record);
+        }
     }
 
     fn insert(&mut self, record: PodRecord) {

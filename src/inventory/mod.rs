@@ -201,7 +201,7 @@ impl Inventory {
             ip: src.ip,
         };
         let e = &mut self.edges[edge as usize];
-        let new = e.count == 0;
+        let new = e.count() == 0;
         e.add(&sighting, &mut self.strings);
         if new && recorded == Recorded::Updated {
             recorded = Recorded::New;
@@ -338,7 +338,7 @@ impl Inventory {
     /// Adds a restored edge's counts to the edge at `i`.
     fn merge_edge(&mut self, i: u32, e: Edge) {
         let t = &mut self.edges[i as usize];
-        t.seen(e.first_seen, e.last_seen, e.count);
+        t.seen(e.first_seen, e.last_seen);
         t.lookups += e.lookups;
         for p in e.ports {
             t.add_port(p);
@@ -351,7 +351,9 @@ impl Inventory {
                 t.add_pod(pod, &mut self.strings);
             }
         }
-        t.other_pods_restored += e.source.other_pods;
+        if e.source.other_pods > 0 {
+            t.other_pods.get_or_insert_default().restored += e.source.other_pods;
+        }
         if matches!(t.key.src, Src::Pod { .. }) {
             t.ip = t.ip.or(e.source.ip);
         }
@@ -437,18 +439,21 @@ impl Inventory {
                 source.namespace = Some(s.arc(namespace));
                 source.pods = vec![s.arc(pod)];
             }
-            Src::Ip(_) => source.namespace = e.namespace.map(|id| s.arc(id)),
+            Src::Ip(ip) => {
+                source.ip = Some(ip);
+                source.namespace = e.namespace.map(|id| s.arc(id));
+            }
             Src::Unknown => {}
             Src::Other => source.other_sources = true,
         }
-        let mut ports = e.ports.clone();
+        let mut ports = e.ports.to_vec();
         ports.sort_unstable();
         Edge {
             source,
             lookups: e.lookups,
             ports,
             other_ports: e.other_ports,
-            count: e.count,
+            count: e.count(),
             first_seen: e.first_seen,
             last_seen: e.last_seen,
             evidence: SourceKind::ALL
@@ -462,8 +467,9 @@ impl Inventory {
         }
     }
 
-    /// Every destination with its edges, sorted: names before addresses, then by source.
-    pub fn destinations(&self) -> Vec<Destination> {
+    /// Every destination with its edges, sorted (names before addresses, edges by source),
+    /// built one at a time: a document of all of them is written without holding them all.
+    pub fn destinations(&self) -> impl Iterator<Item = Destination> + '_ {
         // Sorted by their strings' ranks: comparing strings was most of the time.
         let rank = self.strings.ranks();
         let mut order: Vec<u32> = (0..self.dests.len() as u32).collect();
@@ -471,22 +477,30 @@ impl Inventory {
             Dst::Name(id) => (0, rank[id as usize], None),
             Dst::Ip(ip) => (1, 0, Some(ip)),
         });
-        let mut edges: Vec<Vec<Edge>> = self
-            .dests
-            .iter()
-            .map(|d| Vec::with_capacity(d.edges as usize + 1))
-            .collect();
+        // Edges grouped by destination (a counting sort): destination i's are
+        // by_dest[start[i]..start[i + 1]].
+        let mut start = vec![0u32; self.dests.len() + 1];
         for e in &self.edges {
-            edges[e.key.dest as usize].push(self.edge_out(e));
+            start[e.key.dest as usize + 1] += 1;
         }
-        order
-            .into_iter()
-            .map(|i| {
-                let d = &self.dests[i as usize];
-                let edges = std::mem::take(&mut edges[i as usize]);
-                Destination::new(self.dest_key(d.key), self.place(d), edges)
-            })
-            .collect()
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let mut fill = start.clone();
+        let mut by_dest = vec![0u32; self.edges.len()];
+        for (i, e) in self.edges.iter().enumerate() {
+            let at = &mut fill[e.key.dest as usize];
+            by_dest[*at as usize] = i as u32;
+            *at += 1;
+        }
+        order.into_iter().map(move |i| {
+            let d = &self.dests[i as usize];
+            let edges = by_dest[start[i as usize] as usize..start[i as usize + 1] as usize]
+                .iter()
+                .map(|&e| self.edge_out(&self.edges[e as usize]))
+                .collect();
+            Destination::new(self.dest_key(d.key), self.place(d), edges)
+        })
     }
 }
 

@@ -314,18 +314,15 @@ impl Collected {
         self.destinations.is_empty()
     }
 
-    /// Every destination, sorted, with its totals.
-    pub fn destinations(&self) -> Vec<Destination> {
-        self.destinations
-            .iter()
-            .map(|(key, (place, edges))| {
-                Destination::new(
-                    key.clone(),
-                    place.clone(),
-                    edges.values().cloned().collect(),
-                )
-            })
-            .collect()
+    /// Every destination, sorted, with its totals; built one at a time.
+    pub fn destinations(&self) -> impl Iterator<Item = Destination> + '_ {
+        self.destinations.iter().map(|(key, (place, edges))| {
+            Destination::new(
+                key.clone(),
+                place.clone(),
+                edges.values().cloned().collect(),
+            )
+        })
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 
+use smallvec::SmallVec;
 use time::OffsetDateTime;
 
 use super::model::PortUse;
@@ -101,22 +102,21 @@ pub(super) struct Sighting<'a> {
     pub ip: Option<IpAddr>,
 }
 
-/// One edge's counts.
+/// One edge's counts. Kept small (most edges have one port and few pods, inline): there are
+/// a hundred thousand of them.
 pub(super) struct EdgeTally {
     pub key: EdgeSlot,
     /// Pods seen first, at most [`MAX_PODS`] (a workload edge's).
-    pub pods: Vec<u32>,
-    /// Hashes of the further pods seen, sorted: their number is `other_pods`.
-    pub other_pods: Vec<u32>,
-    /// Further pods a snapshot said there were (their names are not kept).
-    pub other_pods_restored: u64,
+    pub pods: SmallVec<[u32; 2]>,
+    /// The further pods, when there are any.
+    pub other_pods: Option<Box<OtherPods>>,
+    /// A pod edge's pod IP.
     pub ip: Option<IpAddr>,
     /// The namespace an IP edge's observations named, without a pod (Falco's `k8s.ns.name`).
     pub namespace: Option<u32>,
     pub lookups: u64,
-    pub ports: Vec<PortUse>,
+    pub ports: SmallVec<[PortUse; 1]>,
     pub other_ports: u64,
-    pub count: u64,
     pub first_seen: OffsetDateTime,
     pub last_seen: OffsetDateTime,
     pub evidence: u8,
@@ -129,18 +129,13 @@ impl EdgeTally {
     pub fn new(key: EdgeSlot, first_seen: OffsetDateTime, last_seen: OffsetDateTime) -> Self {
         EdgeTally {
             key,
-            pods: Vec::new(),
-            other_pods: Vec::new(),
-            other_pods_restored: 0,
-            ip: match key.src {
-                Src::Ip(ip) => Some(ip),
-                _ => None,
-            },
+            pods: SmallVec::new(),
+            other_pods: None,
+            ip: None,
             namespace: None,
             lookups: 0,
-            ports: Vec::new(),
+            ports: SmallVec::new(),
             other_ports: 0,
-            count: 0,
             first_seen,
             last_seen,
             evidence: 0,
@@ -149,8 +144,13 @@ impl EdgeTally {
         }
     }
 
+    /// Lookups and connections: every observation is one or the other.
+    pub fn count(&self) -> u64 {
+        self.lookups + self.other_ports + self.ports.iter().map(|p| p.count).sum::<u64>()
+    }
+
     pub fn add(&mut self, s: &Sighting<'_>, strings: &mut Strings) {
-        self.seen(s.time, s.time, 1);
+        self.seen(s.time, s.time);
         self.evidence |= bit(s.kind as u8);
         if let Some(v) = s.verdict {
             self.verdicts |= bit(v as u8);
@@ -179,8 +179,7 @@ impl EdgeTally {
         }
     }
 
-    pub fn seen(&mut self, first: OffsetDateTime, last: OffsetDateTime, count: u64) {
-        self.count += count;
+    pub fn seen(&mut self, first: OffsetDateTime, last: OffsetDateTime) {
         self.first_seen = self.first_seen.min(first);
         self.last_seen = self.last_seen.max(last);
     }
@@ -211,16 +210,32 @@ impl EdgeTally {
             self.pods.push(id);
             return;
         }
+        let others = self.other_pods.get_or_insert_default();
         let hash = pod_hash(pod);
-        if let Err(at) = self.other_pods.binary_search(&hash)
-            && self.other_pods.len() < MAX_OTHER_PODS
+        if let Err(at) = others.hashes.binary_search(&hash)
+            && others.hashes.len() < MAX_OTHER_PODS
         {
-            self.other_pods.insert(at, hash);
+            others.hashes.insert(at, hash);
         }
     }
 
     pub fn other_pods(&self) -> u64 {
-        (self.other_pods.len() as u64).max(self.other_pods_restored)
+        self.other_pods.as_ref().map_or(0, |o| o.count())
+    }
+}
+
+/// The pods of an edge past the listed ones.
+#[derive(Default)]
+pub(super) struct OtherPods {
+    /// Their names' hashes, sorted.
+    pub hashes: Vec<u32>,
+    /// How many a snapshot said there were (their names are not kept).
+    pub restored: u64,
+}
+
+impl OtherPods {
+    fn count(&self) -> u64 {
+        (self.hashes.len() as u64).max(self.restored)
     }
 }
 

@@ -61,7 +61,7 @@ fn counts_edges_with_their_first_and_last_sightings() {
             expected
         );
     }
-    let all = inv.destinations();
+    let all = inv.destinations().collect::<Vec<_>>();
     assert_eq!((all.len(), all[0].source_count, all[0].count), (1, 2, 4));
     let e = &all[0].edges[0];
     assert_eq!((e.count, e.lookups), (3, 3));
@@ -91,7 +91,7 @@ fn full_edges_fold_onto_the_destination_which_is_never_lost() {
             .0,
         Recorded::Folded
     );
-    let all = inv.destinations();
+    let all = inv.destinations().collect::<Vec<_>>();
     assert_eq!(all.len(), 2);
     let ip = &all[1];
     assert_eq!(ip.destination, DestKey::Ip("198.51.100.7".parse().unwrap()));
@@ -133,7 +133,7 @@ fn lookups_and_connections_of_a_workload_are_one_edge_with_its_pods_and_ports() 
             false,
         );
     }
-    let all = inv.destinations();
+    let all = inv.destinations().collect::<Vec<_>>();
     assert_eq!(all.len(), 1);
     let d = &all[0];
     assert_eq!(d.names.len(), 2);
@@ -159,7 +159,7 @@ fn ports_past_the_bound_are_counted() {
             false,
         );
     }
-    let e = &inv.destinations()[0].edges[0];
+    let e = &inv.destinations().collect::<Vec<_>>()[0].edges[0];
     assert_eq!((e.ports.len(), e.other_ports, e.count), (MAX_PORTS, 3, 35));
 }
 
@@ -181,14 +181,14 @@ fn restores_what_it_wrote_and_merges_into_what_it_has() {
     };
     inv.record(conn(pod, "198.51.100.2", 80, &[], 3), false);
     inv.record(conn(client("10.0.0.8"), "198.51.100.2", 80, &[], 4), false);
-    let all = inv.destinations();
+    let all = inv.destinations().collect::<Vec<_>>();
     let mut again = Inventory::new(10, 3, 10);
     let r = again.restore(all.clone());
     assert_eq!((r.edges, r.folded, r.dropped), (3, 1, 0));
-    assert_eq!(again.destinations(), all);
+    assert_eq!(again.destinations().collect::<Vec<_>>(), all);
     // Restored twice: the same edges, every count doubled.
     again.restore(all.clone());
-    let twice = again.destinations();
+    let twice = again.destinations().collect::<Vec<_>>();
     assert_eq!(twice.len(), all.len());
     for (a, b) in all.iter().zip(&twice) {
         assert_eq!((a.edges.len(), a.count * 2), (b.edges.len(), b.count));
@@ -219,7 +219,7 @@ fn destinations_and_edges_come_sorted() {
             inv.record(conn(src, &ip, 443, &names, 1), false);
         }
     }
-    let all = inv.destinations();
+    let all = inv.destinations().collect::<Vec<_>>();
     assert_eq!(all.len(), 4);
     let keys: Vec<&DestKey> = all.iter().map(|d| &d.destination).collect();
     assert!(keys.is_sorted(), "{keys:?}");

@@ -59,7 +59,7 @@ pub async fn run(
 
 /// Writes the snapshot; false (logged) when it could not, so the next tick tries again.
 async fn save(cfg: &FileSinkConfig, entries: &Collected) -> bool {
-    match snapshot::write(&cfg.path, &entries.destinations()).await {
+    match snapshot::write(&cfg.path, entries.destinations()).await {
         Ok(()) => true,
         Err(e) => {
             tracing::error!(path = %cfg.path.display(), "file sink: cannot write the snapshot: {e}");

@@ -53,7 +53,9 @@ pub async fn run(
         stats.add(&mut tally);
     }
     if config.encoding == Encoding::Table && !broken {
-        write(&mut out, output::table(&latest.destinations()).as_bytes()).await;
+        let mut table = Vec::new();
+        let _ = output::write_table(&mut table, || latest.destinations());
+        write(&mut out, &table).await;
     }
 }
 
