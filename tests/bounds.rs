@@ -41,7 +41,12 @@ fn a_new_destination_past_the_edge_bound_is_in_every_output() {
     });
     assert_eq!(update["source"], serde_json::json!({"other_sources": true}));
     let series = r#"egress_scout_egress_connections_total{destination="new.example.com",namespace="",port="",protocol="",workload="other"}"#;
-    let text = scrape_until(port, |t| t.contains(&format!("{series} 2")));
+    let folded = |t: &str| {
+        t.lines().any(|l| {
+            l.starts_with("egress_scout_component_folded_events_total{") && l.ends_with(" 3")
+        })
+    };
+    let text = scrape_until(port, |t| t.contains(&format!("{series} 2")) && folded(t));
     assert!(text.contains("egress_scout_destinations 2"), "{text}");
     terminate(&child);
     assert!(child.wait().unwrap().success());

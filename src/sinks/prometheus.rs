@@ -32,6 +32,7 @@ struct Exporter {
     folded: IntCounter,
     received: IntCounterVec,
     sent: IntCounterVec,
+    folded_records: IntCounterVec,
     discarded: IntCounterVec,
     /// Last count seen per edge and port: counters grow by the difference.
     last_count: HashMap<(DestKey, SourceKey, Use), u64>,
@@ -96,6 +97,12 @@ impl Exporter {
                 "egress_scout_component_received_events_total",
                 "Events (lines, updates) a component received.",
                 &["component", "kind"],
+            ),
+            folded_records: counter_vec(
+                &registry,
+                "egress_scout_component_folded_events_total",
+                "Records counted on their destination's \"other sources\" edge: inventory.max_entries edges existed.",
+                &["component"],
             ),
             sent: counter_vec(
                 &registry,
@@ -172,6 +179,7 @@ impl Exporter {
             let t = c.totals();
             self.advance("received", &c.name, c.kind, t.lines);
             self.advance("sent", &c.name, "", t.records - t.internal - t.dropped);
+            self.advance("folded", &c.name, "", t.folded);
             self.advance("discarded", &c.name, "internal", t.internal);
             for (reason, n) in c.reasons() {
                 self.advance("discarded", &c.name, reason, n);
@@ -189,6 +197,10 @@ impl Exporter {
                 .with_label_values(&[component, label])
                 .inc_by(delta),
             "sent" => self.sent.with_label_values(&[component]).inc_by(delta),
+            "folded" => self
+                .folded_records
+                .with_label_values(&[component])
+                .inc_by(delta),
             _ => self
                 .discarded
                 .with_label_values(&[component, label])
