@@ -139,25 +139,26 @@ fn rows(d: &Destination) -> impl Iterator<Item = [String; 8]> + '_ {
     };
     let ips = cell(d.ips.iter(), d.other_ips);
     d.edges.iter().map(move |e| {
-        let lookups = (e.lookups > 0).then_some("dns");
+        let u = &e.usage;
+        let lookups = (u.lookups > 0).then_some("dns");
         let ports = lookups
             .into_iter()
             .map(str::to_string)
-            .chain(e.ports.iter().map(PortUse::to_string));
+            .chain(u.ports.iter().map(PortUse::to_string));
         let pods = e.source.pods.len() as u64 + e.source.other_pods;
         [
             names.clone(),
             ips.clone(),
-            cell(ports, e.other_ports),
+            cell(ports, u.other_ports),
             e.source.to_string(),
             if pods == 0 {
                 "-".into()
             } else {
                 pods.to_string()
             },
-            e.count.to_string(),
-            rfc3339(e.last_seen),
-            cell(e.evidence.iter().map(|k| k.as_str()), 0),
+            u.count.to_string(),
+            rfc3339(u.last_seen),
+            cell(u.evidence.iter().map(|k| k.as_str()), 0),
         ]
     })
 }

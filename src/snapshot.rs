@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::atomic_write::write_atomically;
 use crate::event::{Endpoint, Protocol, SourceKind, Verdict};
-use crate::inventory::{DestKey, Destination, Edge, Inventory, Place, PortUse, Source};
+use crate::inventory::{DestKey, Destination, Edge, Inventory, Place, PortUse, Source, Usage};
 use crate::output::{SCHEMA_VERSION, Streamed};
 
 #[derive(Serialize)]
@@ -154,8 +154,7 @@ fn upgrade(entries: Vec<V1Entry>) -> Vec<Destination> {
                 ips: e.ips.into_iter().collect(),
                 other_ips: 0,
             };
-            let edge = Edge {
-                source,
+            let usage = Usage {
                 lookups,
                 ports,
                 other_ports: 0,
@@ -165,6 +164,7 @@ fn upgrade(entries: Vec<V1Entry>) -> Vec<Destination> {
                 evidence: e.evidence,
                 verdicts: e.verdicts,
             };
+            let edge = Edge { source, usage };
             Destination::new(destination, place, vec![edge])
         })
         .collect();
@@ -211,14 +211,14 @@ mod tests {
         assert_eq!(all.len(), 1);
         let d = &all[0];
         assert_eq!(d.destination.to_string(), "api.stripe.com");
-        assert_eq!((d.count, d.lookups, d.edges.len()), (9, 5, 1));
+        assert_eq!((d.usage.count, d.usage.lookups, d.edges.len()), (9, 5, 1));
         let e = &d.edges[0];
         assert_eq!(e.source.workload.as_deref(), Some("cart"));
         assert_eq!(e.source.pods, vec![Arc::<str>::from("cart-1")]);
-        let ports: Vec<_> = e.ports.iter().map(|p| (p.port, p.count)).collect();
+        let ports: Vec<_> = e.usage.ports.iter().map(|p| (p.port, p.count)).collect();
         assert_eq!(ports, vec![(Some(443), 3), (Some(8443), 1)]);
         assert_eq!(
-            crate::parse::time::format(e.first_seen),
+            crate::parse::time::format(e.usage.first_seen),
             "2026-11-26T11:59:00Z"
         );
         // Written back, it is version 2 and reads as it was.

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use crate::event::{Endpoint, Fact, Observation, SourceKind, Verdict};
 pub use model::{
     Collected, DestKey, Destination, Edge, Place, PortUse, Source, SourceKey, Update, UpdateKind,
+    Usage,
 };
 use recent::RecentIds;
 use strings::Strings;
@@ -321,9 +322,9 @@ impl Inventory {
                         src: Src::Other,
                         dest,
                     };
-                    (self.add_edge(slot, e.first_seen), Recorded::Folded)
+                    (self.add_edge(slot, e.usage.first_seen), Recorded::Folded)
                 } else {
-                    self.edge(&src, dest, e.first_seen)
+                    self.edge(&src, dest, e.usage.first_seen)
                 };
                 match recorded {
                     Recorded::Folded => r.folded += 1,
@@ -337,15 +338,15 @@ impl Inventory {
 
     /// Adds a restored edge's counts to the edge at `i`.
     fn merge_edge(&mut self, i: u32, e: Edge) {
-        let t = &mut self.edges[i as usize];
-        t.seen(e.first_seen, e.last_seen);
-        t.lookups += e.lookups;
-        for p in e.ports {
+        let (t, u) = (&mut self.edges[i as usize], e.usage);
+        t.seen(u.first_seen, u.last_seen);
+        t.lookups += u.lookups;
+        for p in u.ports {
             t.add_port(p);
         }
-        t.other_ports += e.other_ports;
-        t.evidence |= e.evidence.iter().fold(0, |b, k| b | bit(*k as u8));
-        t.verdicts |= e.verdicts.iter().fold(0, |b, v| b | bit(*v as u8));
+        t.other_ports += u.other_ports;
+        t.evidence |= u.evidence.iter().fold(0, |b, k| b | bit(*k as u8));
+        t.verdicts |= u.verdicts.iter().fold(0, |b, v| b | bit(*v as u8));
         if matches!(t.key.src, Src::Workload { .. }) {
             for pod in &e.source.pods {
                 t.add_pod(pod, &mut self.strings);
@@ -448,8 +449,7 @@ impl Inventory {
         }
         let mut ports = e.ports.to_vec();
         ports.sort_unstable();
-        Edge {
-            source,
+        let usage = Usage {
             lookups: e.lookups,
             ports,
             other_ports: e.other_ports,
@@ -464,7 +464,8 @@ impl Inventory {
                 .into_iter()
                 .filter(|v| e.verdicts & bit(*v as u8) != 0)
                 .collect(),
-        }
+        };
+        Edge { source, usage }
     }
 
     /// Every destination with its edges, sorted (names before addresses, edges by source),

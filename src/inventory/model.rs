@@ -142,15 +142,15 @@ impl fmt::Display for PortUse {
     }
 }
 
-/// One source's use of one destination: its DNS lookups and its connections by port.
+/// How a destination was used: DNS lookups and connections by port, when, on what evidence.
+/// An edge's own, or a destination's summed over its edges.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Edge {
-    pub source: Source,
+pub struct Usage {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub lookups: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortUse>,
-    /// Connections on ports past the first [`super::MAX_PORTS`].
+    /// Connections on ports past an edge's first [`super::MAX_PORTS`].
     #[serde(default, skip_serializing_if = "is_zero")]
     pub other_ports: u64,
     pub count: u64,
@@ -164,8 +164,32 @@ pub struct Edge {
     pub verdicts: Vec<Verdict>,
 }
 
-/// A destination with everything known of it and every edge that reaches it. The totals are
-/// the sums over its edges.
+impl Usage {
+    /// Adds `other`'s counts, ports, times and sets to these.
+    fn absorb(&mut self, other: &Usage) {
+        self.lookups += other.lookups;
+        for p in &other.ports {
+            add_port(&mut self.ports, *p);
+        }
+        self.other_ports += other.other_ports;
+        self.count += other.count;
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+        merge_sorted(&mut self.evidence, other.evidence.iter().copied());
+        merge_sorted(&mut self.verdicts, other.verdicts.iter().copied());
+    }
+}
+
+/// One source's use of one destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edge {
+    pub source: Source,
+    #[serde(flatten)]
+    pub usage: Usage,
+}
+
+/// A destination with everything known of it and every edge that reaches it; its usage is
+/// the sum of its edges'.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Destination {
     pub destination: DestKey,
@@ -176,20 +200,8 @@ pub struct Destination {
     /// Connections to addresses past the first [`super::MAX_IPS`].
     #[serde(default, skip_serializing_if = "is_zero")]
     pub other_ips: u64,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub lookups: u64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ports: Vec<PortUse>,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub other_ports: u64,
-    pub count: u64,
-    #[serde(serialize_with = "time_out", deserialize_with = "time_in")]
-    pub first_seen: OffsetDateTime,
-    #[serde(serialize_with = "time_out", deserialize_with = "time_in")]
-    pub last_seen: OffsetDateTime,
-    pub evidence: Vec<SourceKind>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub verdicts: Vec<Verdict>,
+    #[serde(flatten)]
+    pub usage: Usage,
     /// Edges other than the folded one.
     pub source_count: u64,
     pub edges: Vec<Edge>,
@@ -207,38 +219,30 @@ impl Destination {
     /// `edges` (sorted here by source) with their totals.
     pub fn new(destination: DestKey, place: Place, mut edges: Vec<Edge>) -> Self {
         edges.sort_by_cached_key(|e| e.source.key());
-        let mut d = Destination {
-            destination,
-            names: place.names,
-            ips: place.ips,
-            other_ips: place.other_ips,
+        let mut usage = Usage {
             lookups: 0,
             ports: Vec::new(),
             other_ports: 0,
             count: 0,
             first_seen: edges
                 .first()
-                .map_or(OffsetDateTime::UNIX_EPOCH, |e| e.first_seen),
+                .map_or(OffsetDateTime::UNIX_EPOCH, |e| e.usage.first_seen),
             last_seen: OffsetDateTime::UNIX_EPOCH,
             evidence: Vec::new(),
             verdicts: Vec::new(),
-            source_count: edges.iter().filter(|e| !e.source.other_sources).count() as u64,
-            edges: Vec::new(),
         };
         for e in &edges {
-            d.lookups += e.lookups;
-            for p in &e.ports {
-                add_port(&mut d.ports, *p);
-            }
-            d.other_ports += e.other_ports;
-            d.count += e.count;
-            d.first_seen = d.first_seen.min(e.first_seen);
-            d.last_seen = d.last_seen.max(e.last_seen);
-            merge_sorted(&mut d.evidence, e.evidence.iter().copied());
-            merge_sorted(&mut d.verdicts, e.verdicts.iter().copied());
+            usage.absorb(&e.usage);
         }
-        d.edges = edges;
-        d
+        Destination {
+            destination,
+            names: place.names,
+            ips: place.ips,
+            other_ips: place.other_ips,
+            usage,
+            source_count: edges.iter().filter(|e| !e.source.other_sources).count() as u64,
+            edges,
+        }
     }
 
     pub fn place(&self) -> Place {

@@ -62,14 +62,20 @@ fn counts_edges_with_their_first_and_last_sightings() {
         );
     }
     let all = inv.destinations().collect::<Vec<_>>();
-    assert_eq!((all.len(), all[0].source_count, all[0].count), (1, 2, 4));
+    assert_eq!(
+        (all.len(), all[0].source_count, all[0].usage.count),
+        (1, 2, 4)
+    );
     let e = &all[0].edges[0];
-    assert_eq!((e.count, e.lookups), (3, 3));
-    assert_eq!((e.first_seen, e.last_seen), (at(3), at(9)));
-    assert_eq!((all[0].first_seen, all[0].last_seen), (at(1), at(9)));
+    assert_eq!((e.usage.count, e.usage.lookups), (3, 3));
+    assert_eq!((e.usage.first_seen, e.usage.last_seen), (at(3), at(9)));
+    assert_eq!(
+        (all[0].usage.first_seen, all[0].usage.last_seen),
+        (at(1), at(9))
+    );
     let changed = inv.take_changed();
     assert_eq!(changed.len(), 1);
-    assert_eq!(changed[0].edge.count, 3);
+    assert_eq!(changed[0].edge.usage.count, 3);
     assert!(inv.take_changed().is_empty());
 }
 
@@ -95,10 +101,10 @@ fn full_edges_fold_onto_the_destination_which_is_never_lost() {
     assert_eq!(all.len(), 2);
     let ip = &all[1];
     assert_eq!(ip.destination, DestKey::Ip("198.51.100.7".parse().unwrap()));
-    assert_eq!((ip.count, ip.source_count, ip.edges.len()), (2, 0, 1));
-    assert_eq!(ip.ports[0].port, Some(443));
+    assert_eq!((ip.usage.count, ip.source_count, ip.edges.len()), (2, 0, 1));
+    assert_eq!(ip.usage.ports[0].port, Some(443));
     let a = &all[0];
-    assert_eq!((a.count, a.source_count, a.edges.len()), (3, 2, 3));
+    assert_eq!((a.usage.count, a.source_count, a.edges.len()), (3, 2, 3));
     assert_eq!(a.edges[2].source.key(), SourceKey::Other);
     // Destinations full: only then is a new one dropped.
     let mut small = Inventory::new(1, 10, 10);
@@ -140,9 +146,15 @@ fn lookups_and_connections_of_a_workload_are_one_edge_with_its_pods_and_ports() 
     assert_eq!(d.ips, vec!["203.0.113.40".parse::<IpAddr>().unwrap()]);
     assert_eq!(d.edges.len(), 1);
     let e = &d.edges[0];
-    assert_eq!(e.evidence, vec![SourceKind::Coredns, SourceKind::Envoy]);
-    assert_eq!((e.lookups, e.count), (1 + MAX_PODS as u64 + 5, 19));
-    let ports: Vec<_> = e.ports.iter().map(|p| (p.port, p.count)).collect();
+    assert_eq!(
+        e.usage.evidence,
+        vec![SourceKind::Coredns, SourceKind::Envoy]
+    );
+    assert_eq!(
+        (e.usage.lookups, e.usage.count),
+        (1 + MAX_PODS as u64 + 5, 19)
+    );
+    let ports: Vec<_> = e.usage.ports.iter().map(|p| (p.port, p.count)).collect();
     assert_eq!(ports, vec![(Some(443), 2), (Some(8443), 1)]);
     assert_eq!(e.source.workload.as_deref(), Some("cart"));
     assert_eq!(e.source.pods.len(), MAX_PODS);
@@ -160,7 +172,10 @@ fn ports_past_the_bound_are_counted() {
         );
     }
     let e = &inv.destinations().collect::<Vec<_>>()[0].edges[0];
-    assert_eq!((e.ports.len(), e.other_ports, e.count), (MAX_PORTS, 3, 35));
+    assert_eq!(
+        (e.usage.ports.len(), e.usage.other_ports, e.usage.count),
+        (MAX_PORTS, 3, 35)
+    );
 }
 
 #[test]
@@ -191,7 +206,10 @@ fn restores_what_it_wrote_and_merges_into_what_it_has() {
     let twice = again.destinations().collect::<Vec<_>>();
     assert_eq!(twice.len(), all.len());
     for (a, b) in all.iter().zip(&twice) {
-        assert_eq!((a.edges.len(), a.count * 2), (b.edges.len(), b.count));
+        assert_eq!(
+            (a.edges.len(), a.usage.count * 2),
+            (b.edges.len(), b.usage.count)
+        );
     }
     // Into a smaller inventory: edges fold, destinations drop only past their bound.
     let mut small = Inventory::new(1, 1, 10);

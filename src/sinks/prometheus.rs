@@ -129,15 +129,19 @@ impl Exporter {
     /// Counts the growth of each updated edge, per port (lookups have none).
     fn apply(&mut self, updates: &[Update], now: Instant) -> u64 {
         for u in updates {
-            let e = &u.edge;
-            let uses = [(Use::Lookups, e.lookups), (Use::OtherPorts, e.other_ports)]
-                .into_iter()
-                .chain(
-                    e.ports
-                        .iter()
-                        .map(|p| (Use::Port(p.port, p.protocol), p.count)),
-                )
-                .filter(|&(_, count)| count > 0);
+            let (e, usage) = (&u.edge, &u.edge.usage);
+            let uses = [
+                (Use::Lookups, usage.lookups),
+                (Use::OtherPorts, usage.other_ports),
+            ]
+            .into_iter()
+            .chain(
+                usage
+                    .ports
+                    .iter()
+                    .map(|p| (Use::Port(p.port, p.protocol), p.count)),
+            )
+            .filter(|&(_, count)| count > 0);
             for (what, count) in uses {
                 let key = (u.destination.clone(), e.source.key(), what);
                 let previous = self.last_count.insert(key, count).unwrap_or(0);
