@@ -27,17 +27,20 @@ struct Snapshot<I> {
     destinations: Streamed<I>,
 }
 
-/// Either version, told apart by its fields.
+/// The version alone (the rest skipped without building it), to read the rest as that.
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum Stored {
-    V2 {
-        schema_version: u32,
-        destinations: Vec<Destination>,
-    },
-    V1 {
-        entries: Vec<V1Entry>,
-    },
+struct Version {
+    schema_version: u32,
+}
+
+#[derive(Deserialize)]
+struct V2 {
+    destinations: Vec<Destination>,
+}
+
+#[derive(Deserialize)]
+struct V1 {
+    entries: Vec<V1Entry>,
 }
 
 #[derive(Deserialize)]
@@ -101,20 +104,24 @@ pub fn load(path: &Path) -> Result<Vec<Destination>, SnapshotError> {
             });
         }
     };
-    let stored: Stored = serde_json::from_slice(&bytes).map_err(|source| SnapshotError::Json {
+    let json = |source| SnapshotError::Json {
         path: name(),
         source,
-    })?;
-    match stored {
-        Stored::V2 {
-            schema_version,
-            destinations,
-        } if schema_version == SCHEMA_VERSION => Ok(destinations),
-        Stored::V2 { schema_version, .. } => Err(SnapshotError::Version {
+    };
+    match serde_json::from_slice::<Version>(&bytes).map_err(json)? {
+        Version { schema_version: 1 } => {
+            let v1: V1 = serde_json::from_slice(&bytes).map_err(json)?;
+            Ok(upgrade(v1.entries))
+        }
+        Version {
+            schema_version: SCHEMA_VERSION,
+        } => Ok(serde_json::from_slice::<V2>(&bytes)
+            .map_err(json)?
+            .destinations),
+        Version { schema_version } => Err(SnapshotError::Version {
             path: name(),
             version: schema_version,
         }),
-        Stored::V1 { entries } => Ok(upgrade(entries)),
     }
 }
 
