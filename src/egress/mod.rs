@@ -187,6 +187,18 @@ impl Judge {
         // the destination; only the names (SNI, authority) can point outside.
         let internal_hop = outbound.is_some_and(|(_, host)| c.name_is_internal(host));
 
+        let upstream = a.upstream_host.as_deref().and_then(socket_addr);
+        // A call inside the mesh by a short service name (`minio.data:9000` to
+        // `outbound|9000||minio.data.svc.cluster.local`, upstream a pod): only an external SNI
+        // makes such a hop egress (the sidecar's leg of an egress gateway chain).
+        let in_mesh = internal_hop
+            && upstream.is_some_and(|u| c.ip_is_internal(u.ip()))
+            && a.requested_server_name
+                .as_deref()
+                .is_none_or(|sni| self.external_name(sni).is_none());
+        if in_mesh {
+            return Judgement::Internal;
+        }
         let mut names: Vec<String> = Vec::new();
         let mut ip: Option<SocketAddr> = None;
         let authority = a.authority.as_deref().map(strip_port);
@@ -208,7 +220,6 @@ impl Judge {
         }
         // DOWNSTREAM_LOCAL_ADDRESS of an outbound listener is the address the app dialled.
         let original_dst = a.downstream_local_address.as_deref().and_then(socket_addr);
-        let upstream = a.upstream_host.as_deref().and_then(socket_addr);
         let dialled = if internal_hop {
             original_dst
         } else {
@@ -361,6 +372,26 @@ mod tests {
             ),
             Judgement::Internal
         );
+    }
+
+    #[test]
+    fn in_mesh_calls_by_short_service_name_are_internal() {
+        for (authority, host) in [
+            ("minio.data:9000", "minio.data.svc.cluster.local"),
+            ("cart.web", "cart.web.svc.cluster.local"),
+            ("envoydummy.chapter11:80", "envoydummy.chapter11.svc.cluster.local"),
+        ] {
+            let line = format!(
+                r#"[2024-05-14T08:02:11.482Z] "GET /bucket HTTP/1.1" 200 - via_upstream - "-" 0 48 3 2 "-" "minio-go" "5f2f1c1e" "{authority}" "10.244.2.31:9000" outbound|9000||{host} 10.244.1.17:48110 10.96.14.2:9000 10.244.1.17:48108 - default"#
+            );
+            assert_eq!(envoy_line(&line), Judgement::Internal, "{line}");
+        }
+        // The sidecar's leg of an egress gateway chain: the cluster is the gateway, the SNI
+        // external.
+        let (_, _, names, _) = connection(envoy_line(
+            r#"[2023-11-24T13:21:52.793Z] "- - -" 0 - - - "-" 813 111152 61 - "-" "-" "-" "-" "10.244.5.170:8443" outbound|443||istio-egressgateway.istio-system.svc.cluster.local 10.244.1.17:55102 10.96.0.80:443 10.244.1.17:37020 edition.cnn.com -"#,
+        ));
+        assert_eq!(names, ["edition.cnn.com"]);
     }
 
     #[test]
