@@ -379,7 +379,10 @@ mod tests {
         for (authority, host) in [
             ("minio.data:9000", "minio.data.svc.cluster.local"),
             ("cart.web", "cart.web.svc.cluster.local"),
-            ("envoydummy.chapter11:80", "envoydummy.chapter11.svc.cluster.local"),
+            (
+                "envoydummy.chapter11:80",
+                "envoydummy.chapter11.svc.cluster.local",
+            ),
         ] {
             let line = format!(
                 r#"[2024-05-14T08:02:11.482Z] "GET /bucket HTTP/1.1" 200 - via_upstream - "-" 0 48 3 2 "-" "minio-go" "5f2f1c1e" "{authority}" "10.244.2.31:9000" outbound|9000||{host} 10.244.1.17:48110 10.96.14.2:9000 10.244.1.17:48108 - default"#

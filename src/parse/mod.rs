@@ -7,6 +7,7 @@ pub mod envoy;
 pub mod falco;
 pub mod hubble;
 pub mod observation;
+pub mod prefix;
 pub mod time;
 
 use serde::{Deserialize, Serialize};

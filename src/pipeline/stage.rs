@@ -13,7 +13,7 @@ use crate::enrich::{NameCache, SharedPods, attribute};
 use crate::event::{Endpoint, Fact, Observation, SourceKind};
 use crate::inventory::{Inventory, Recorded, Update};
 use crate::parse::container::{Step, Unwrapper};
-use crate::parse::{self, Format, Parsed, Record};
+use crate::parse::{self, Format, Parsed, Record, prefix};
 use crate::telemetry::{ComponentStats, Outcome, RateLimitedWarn, Tally};
 use crate::wire::{Stamped, evidence_id};
 
@@ -232,7 +232,9 @@ impl LineCtx<'_> {
         if content.len() > self.max_line {
             return (Outcome::Malformed, Some("oversize"));
         }
-        let text = content.trim_ascii_end();
+        // A collector's prefix (kubectl, stern, syslog) comes off here, for every format.
+        let stripped = prefix::strip(content.trim_ascii_end());
+        let text = stripped.line;
         if text.is_empty() {
             return (Outcome::Skipped, Some("empty"));
         }
@@ -259,7 +261,7 @@ impl LineCtx<'_> {
             return (Outcome::Skipped, Some("duplicate"));
         }
         let times = Times {
-            wrapper: time.as_deref(),
+            wrapper: time.as_deref().or(stripped.time),
             read: self.read_at,
         };
         let forwarded = match &record {
