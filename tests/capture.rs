@@ -304,8 +304,74 @@ fn every_sample_capture_reads_and_its_names_are_found() {
     assert!(all_ips.is_superset(&set(&["2607:f8b0:4005:80a::2004"])));
 }
 
+/// A capture of headers only (`tcpdump -s 64`, as capture appliances and careful operators
+/// take them) cuts a SYN inside its TCP options: its connections are still reported.
+#[test]
+fn a_header_only_tcpdump_capture_reports_its_connections() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let tcpdump = Command::new("tcpdump").arg("--version").output().ok();
+    if support::service(tcpdump, "no tcpdump (Debian package tcpdump)").is_none() {
+        return;
+    }
+    let Some((ns, va, _)) = Namespaces::joined("eh") else {
+        return;
+    };
+    let server = Command::new("ip")
+        .args(["netns", "exec", &ns.b, "python3", "-c"])
+        .arg("import socket\nls=[]\nfor p in (443, 80, 8443):\n  s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('198.51.100.2', p)); s.listen(); ls.append(s)\nprint('ready', flush=True)\nfor s in ls:\n  c,_=s.accept(); c.recv(4096); c.close()")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(server.stdout.unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("snap64.pcap");
+    let mut capture = Command::new("ip")
+        .args([
+            "netns", "exec", &ns.a, "tcpdump", "-i", &va, "-s", "64", "-U", "-w",
+        ])
+        .arg(&pcap)
+        .arg("tcp")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::fs::metadata(&pcap).map_or(0, |m| m.len()) < 24 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "tcpdump did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // tcpdump opens the file before its capture is live.
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("ip")
+        .args(["netns", "exec", &ns.a, "python3", "-c"])
+        .arg("import socket\nfor p in (443, 80, 8443):\n  s=socket.create_connection(('198.51.100.2', p), timeout=10); s.sendall(b'x' * 300); s.close()")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .args(["-INT", &capture.id().to_string()])
+        .status();
+    capture.wait().unwrap();
+    let doc = scan(&[pcap.to_str().unwrap()]);
+    let d = dest(&doc, "198.51.100.2");
+    for port in [443, 80, 8443] {
+        assert_eq!(on_port(d, port), Some(1), "{doc}");
+    }
+    assert_eq!(d["ports"][0]["protocol"], "tcp");
+    assert_eq!(source(d, 0)["ip"], "198.51.100.1");
+}
+
 /// Runs `ip` with `args`; panics on failure.
-#[cfg(feature = "live")]
 fn ip(args: &[&str]) {
     let status = std::process::Command::new("ip")
         .args(args)
@@ -316,13 +382,44 @@ fn ip(args: &[&str]) {
 
 /// Two network namespaces joined by a veth pair, documentation-range addresses only:
 /// nothing leaves the machine. Removed when dropped.
-#[cfg(feature = "live")]
 struct Namespaces {
     a: String,
     b: String,
 }
 
-#[cfg(feature = "live")]
+impl Namespaces {
+    /// Namespaces `{tag}a{id}` (198.51.100.1 on veth `{tag}va{id}`) and `{tag}b{id}`
+    /// (198.51.100.2 on `{tag}vb{id}`); none when not root or without iproute2.
+    fn joined(tag: &str) -> Option<(Namespaces, String, String)> {
+        use std::process::Command;
+        let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+        if !root || Command::new("ip").arg("-V").output().is_err() {
+            support::skipped("network namespaces need root and iproute2");
+            return None;
+        }
+        let id = std::process::id() % 100_000;
+        let ns = Namespaces {
+            a: format!("{tag}a{id}"),
+            b: format!("{tag}b{id}"),
+        };
+        let (va, vb) = (format!("{tag}va{id}"), format!("{tag}vb{id}"));
+        ip(&["netns", "add", &ns.a]);
+        ip(&["netns", "add", &ns.b]);
+        ip(&[
+            "link", "add", &va, "netns", &ns.a, "type", "veth", "peer", "name", &vb, "netns", &ns.b,
+        ]);
+        for (n, dev, addr) in [
+            (&ns.a, &va, "198.51.100.1/24"),
+            (&ns.b, &vb, "198.51.100.2/24"),
+        ] {
+            ip(&["-n", n, "addr", "add", addr, "dev", dev]);
+            ip(&["-n", n, "link", "set", dev, "up"]);
+            ip(&["-n", n, "link", "set", "lo", "up"]);
+        }
+        Some((ns, va, vb))
+    }
+}
+
 impl Drop for Namespaces {
     fn drop(&mut self) {
         for ns in [&self.a, &self.b] {
@@ -340,31 +437,9 @@ fn live_capture_across_a_veth_pair() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
-    let has_ip = Command::new("ip").arg("-V").output().is_ok();
-    if !root || !has_ip {
-        support::skipped("live capture needs root and iproute2 (network namespaces)");
+    let Some((ns, va, vb)) = Namespaces::joined("es") else {
         return;
-    }
-    let id = std::process::id() % 100_000;
-    let ns = Namespaces {
-        a: format!("esa{id}"),
-        b: format!("esb{id}"),
     };
-    let (va, vb) = (format!("va{id}"), format!("vb{id}"));
-    ip(&["netns", "add", &ns.a]);
-    ip(&["netns", "add", &ns.b]);
-    ip(&[
-        "link", "add", &va, "netns", &ns.a, "type", "veth", "peer", "name", &vb, "netns", &ns.b,
-    ]);
-    for (n, dev, addr) in [
-        (&ns.a, &va, "198.51.100.1/24"),
-        (&ns.b, &vb, "198.51.100.2/24"),
-    ] {
-        ip(&["-n", n, "addr", "add", addr, "dev", dev]);
-        ip(&["-n", n, "link", "set", dev, "up"]);
-        ip(&["-n", n, "link", "set", "lo", "up"]);
-    }
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("live.toml");
     std::fs::write(

@@ -17,9 +17,10 @@ if command -v protoc >/dev/null; then
   export PROTOC=${PROTOC:-$(command -v protoc)}
 fi
 # Live capture is built with libpcap; its test also wants iproute2 for network namespaces.
-if [ ! -e /usr/include/pcap.h ] || ! command -v ip >/dev/null; then
+# The header-only capture test records with tcpdump.
+if [ ! -e /usr/include/pcap.h ] || ! command -v ip >/dev/null || ! command -v tcpdump >/dev/null; then
   apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap-dev iproute2 >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap-dev iproute2 tcpdump >&2
 fi
 # The deploy test renders the kustomize overlays with kubectl (kustomize 5; the machine image's
 # kubectl package). Debian's kubernetes-client (1.20) is too old to render them.

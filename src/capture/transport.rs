@@ -66,14 +66,16 @@ pub fn transport(packet: &[u8]) -> Option<Transport<'_>> {
         )
     };
     match proto {
-        6 if l4.len() >= 20 => {
-            let offset = usize::from(l4[12] >> 4) * 4;
+        // Ports and flags are the first 14 bytes: a header-only capture (`tcpdump -s 64`) cuts
+        // the options of a SYN, never those; what is cut is an empty payload.
+        6 if l4.len() >= 14 => {
+            let offset = (usize::from(l4[12] >> 4) * 4).max(20);
             let (src, dst) = ports(l4);
             Some(Transport::Tcp {
                 src,
                 dst,
                 flags: l4[13],
-                payload: l4.get(offset..)?,
+                payload: l4.get(offset..).unwrap_or_default(),
             })
         }
         17 if l4.len() >= 8 => {
