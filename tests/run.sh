@@ -17,6 +17,11 @@ if command -v protoc >/dev/null; then
   export PROTOC=${PROTOC:-$(command -v protoc)}
 fi
 # Live capture is built with libpcap; its test also wants iproute2 for network namespaces.
+# The syslog test forwards with a real rsyslog (its own config, loopback only).
+if ! command -v rsyslogd >/dev/null; then
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rsyslog >&2
+fi
 # The header-only capture test records with tcpdump.
 if [ ! -e /usr/include/pcap.h ] || ! command -v ip >/dev/null || ! command -v tcpdump >/dev/null; then
   apt-get update -qq >&2

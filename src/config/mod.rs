@@ -227,7 +227,20 @@ pub struct TcpSourceConfig {
     pub format: Format,
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    #[serde(default)]
+    pub framing: TcpFraming,
     pub name: Option<String>,
+}
+
+/// How a `tcp` source cuts its connections into messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TcpFraming {
+    /// One message per line.
+    #[default]
+    Newline,
+    /// Syslog senders' framing (RFC 6587): octet-counted, else newline-terminated.
+    Syslog,
 }
 
 fn default_tcp_address() -> String {

@@ -14,6 +14,7 @@ mod kubernetes_files;
 mod kubernetes_logs;
 mod pcap;
 mod stdin;
+mod syslog_framing;
 mod tail;
 mod tcp;
 

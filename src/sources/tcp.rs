@@ -1,5 +1,6 @@
-//! Newline-delimited text over TCP, as Vector's `socket` sink (text codec) and `nc` send.
-//! Each connection is framed on its own; a bound on connections refuses the excess.
+//! Text over TCP: newline-delimited, as Vector's `socket` sink (text codec) and `nc` send, or
+//! framed as syslog senders frame it (`framing = "syslog"`: octet-counted or newline, RFC
+//! 6587). Each connection is framed on its own; a bound on connections refuses the excess.
 
 use std::io;
 use std::sync::Arc;
@@ -9,12 +10,14 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::SourceCtx;
-use super::framing::Fill;
-use crate::config::TcpSourceConfig;
+use super::framing::{Fill, LineFramer};
+use super::syslog_framing::SyslogFramer;
+use crate::config::{TcpFraming, TcpSourceConfig};
 use crate::pipeline::Stream;
 
 pub async fn run(cfg: TcpSourceConfig, listener: TcpListener, ctx: SourceCtx) -> io::Result<()> {
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    let framing = cfg.framing;
     let mut connections = JoinSet::new();
     // Each connection is a stream of its own: its partial lines and format never mix.
     let mut next_stream = 0;
@@ -41,7 +44,7 @@ pub async fn run(cfg: TcpSourceConfig, listener: TcpListener, ctx: SourceCtx) ->
             origin: None,
         };
         connections.spawn(async move {
-            connection(stream, &id, &ctx).await;
+            connection(stream, &id, &ctx, framing).await;
             drop(slot);
         });
         // Reap finished connections so the set does not grow.
@@ -52,27 +55,70 @@ pub async fn run(cfg: TcpSourceConfig, listener: TcpListener, ctx: SourceCtx) ->
     Ok(())
 }
 
-async fn connection(mut stream: TcpStream, id: &Stream, ctx: &SourceCtx) {
-    let mut framer = ctx.framer();
-    loop {
+/// A connection's framer, as the source's `framing` says.
+enum Framer {
+    Newline(LineFramer),
+    Syslog(SyslogFramer),
+}
+
+impl Framer {
+    async fn fill(&mut self, stream: &mut TcpStream) -> std::io::Result<Fill> {
+        match self {
+            Framer::Newline(f) => f.fill(stream).await,
+            Framer::Syslog(f) => f.fill(stream).await,
+        }
+    }
+
+    fn finish(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Framer::Newline(f) => f.finish(),
+            Framer::Syslog(f) => f.finish(),
+        }
+    }
+
+    fn take_oversize(&mut self) -> u64 {
+        match self {
+            Framer::Newline(f) => f.take_oversize(),
+            Framer::Syslog(f) => f.take_oversize(),
+        }
+    }
+}
+
+async fn connection(mut stream: TcpStream, id: &Stream, ctx: &SourceCtx, framing: TcpFraming) {
+    let mut framer = match framing {
+        TcpFraming::Newline => Framer::Newline(ctx.framer()),
+        TcpFraming::Syslog => Framer::Syslog(SyslogFramer::new(
+            ctx.limits.read_chunk_bytes,
+            ctx.limits.max_line_bytes,
+        )),
+    };
+    let mut end = false;
+    while !end {
         let fill = tokio::select! {
             _ = ctx.shutdown.cancelled() => break,
             fill = framer.fill(&mut stream) => fill,
         };
-        match fill {
-            Ok(Fill::Lines(lines)) => {
-                if !ctx.send_on(id, lines, &mut framer, false).await {
-                    return;
-                }
+        let lines = match fill {
+            Ok(Fill::Lines(lines)) => lines,
+            Ok(Fill::Partial) => continue,
+            Ok(Fill::Eof) => {
+                end = true;
+                framer.finish().unwrap_or_default()
             }
-            Ok(Fill::Partial) => {}
-            Ok(Fill::Eof) => break,
             Err(e) => {
                 tracing::debug!(source = %ctx.stats.name, "connection ended: {e}");
-                break;
+                end = true;
+                framer.finish().unwrap_or_default()
             }
+        };
+        ctx.discard(framer.take_oversize(), "oversize");
+        if !ctx.send_stream(id.clone(), lines, end).await {
+            return;
         }
     }
-    let last = framer.finish().unwrap_or_default();
-    ctx.send_on(id, last, &mut framer, true).await;
+    if !end {
+        let last = framer.finish().unwrap_or_default();
+        ctx.discard(framer.take_oversize(), "oversize");
+        ctx.send_stream(id.clone(), last, true).await;
+    }
 }
