@@ -318,7 +318,7 @@ fn a_header_only_tcpdump_capture_reports_its_connections() {
     let Some((ns, va, _)) = Namespaces::joined("eh") else {
         return;
     };
-    let server = Command::new("ip")
+    let mut server = Command::new("ip")
         .args(["netns", "exec", &ns.b, "python3", "-c"])
         .arg("import socket\nls=[]\nfor p in (443, 80, 8443):\n  s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('198.51.100.2', p)); s.listen(); ls.append(s)\nprint('ready', flush=True)\nfor s in ls:\n  c,_=s.accept(); c.recv(4096); c.close()")
         .stdout(Stdio::piped())
@@ -326,7 +326,7 @@ fn a_header_only_tcpdump_capture_reports_its_connections() {
         .unwrap();
     let mut ready = String::new();
     std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.unwrap()),
+        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
         &mut ready,
     )
     .unwrap();
@@ -362,6 +362,7 @@ fn a_header_only_tcpdump_capture_reports_its_connections() {
         .args(["-INT", &capture.id().to_string()])
         .status();
     capture.wait().unwrap();
+    assert!(server.wait().unwrap().success(), "the server took three connections");
     let doc = scan(&[pcap.to_str().unwrap()]);
     let d = dest(&doc, "198.51.100.2");
     for port in [443, 80, 8443] {
