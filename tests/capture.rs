@@ -362,7 +362,10 @@ fn a_header_only_tcpdump_capture_reports_its_connections() {
         .args(["-INT", &capture.id().to_string()])
         .status();
     capture.wait().unwrap();
-    assert!(server.wait().unwrap().success(), "the server took three connections");
+    assert!(
+        server.wait().unwrap().success(),
+        "the server took three connections"
+    );
     let doc = scan(&[pcap.to_str().unwrap()]);
     let d = dest(&doc, "198.51.100.2");
     for port in [443, 80, 8443] {

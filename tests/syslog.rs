@@ -1,7 +1,7 @@
 //! Syslog transport as log shippers send it: a real rsyslog tails a CoreDNS log (`imfile`) and
 //! forwards it with its standard forward template (`RSYSLOG_ForwardFormat`: `<PRI>`, RFC 3339
 //! time, host and tag before every line) to the `tcp` source, newline-framed and
-//! octet-counted. Every external name of the log is found.
+//! octet-counted, and to the `udp` source. Every external name of the log is found.
 
 mod support;
 
@@ -19,7 +19,11 @@ fn rsyslog_forwarding_a_coredns_log_gives_every_external_name() {
     }
     let expected = names(&scan(&[repo("examples/coredns.log").to_str().unwrap()]));
     assert!(expected.len() >= 5, "{expected:?}");
-    for framing in ["traditional", "octet-counted"] {
+    for (transport, framing) in [
+        ("tcp", "traditional"),
+        ("tcp", "octet-counted"),
+        ("udp", "datagrams"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("coredns.log");
         std::fs::copy(repo("examples/coredns.log"), &log).unwrap();
@@ -27,17 +31,28 @@ fn rsyslog_forwarding_a_coredns_log_gives_every_external_name() {
         let config = dir.path().join("syslog.toml");
         std::fs::write(
             &config,
-            format!(
-                "[[sources]]\ntype = \"tcp\"\naddress = \"127.0.0.1:{port}\"\nframing = \"syslog\"\n"
-            ),
+            match transport {
+                "tcp" => format!(
+                    "[[sources]]\ntype = \"tcp\"\naddress = \"127.0.0.1:{port}\"\nframing = \"syslog\"\n"
+                ),
+                _ => format!("[[sources]]\ntype = \"udp\"\naddress = \"127.0.0.1:{port}\"\n"),
+            },
         )
         .unwrap();
         let (mut run, rx) = spawn_run(&config);
         let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let listening = || match transport {
+            "tcp" => std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            _ => std::net::UdpSocket::bind(("127.0.0.1", port)).is_err(),
+        };
+        while !listening() {
             assert!(started.elapsed() < Duration::from_secs(30), "no listener");
             std::thread::sleep(Duration::from_millis(50));
         }
+        let framing_option = match transport {
+            "tcp" => format!(r#"TCP_Framing="{framing}""#),
+            _ => String::new(),
+        };
         let conf = dir.path().join("rsyslog.conf");
         std::fs::write(
             &conf,
@@ -46,8 +61,8 @@ fn rsyslog_forwarding_a_coredns_log_gives_every_external_name() {
 module(load="imfile" mode="polling" PollingInterval="1")
 input(type="imfile" File="{log}" Tag="coredns" Facility="local0" ruleset="forward")
 ruleset(name="forward") {{
-  action(type="omfwd" target="127.0.0.1" port="{port}" protocol="tcp"
-         template="RSYSLOG_ForwardFormat" TCP_Framing="{framing}"
+  action(type="omfwd" target="127.0.0.1" port="{port}" protocol="{transport}"
+         template="RSYSLOG_ForwardFormat" {framing_option}
          action.resumeRetryCount="-1" action.resumeInterval="1")
 }}
 "#,

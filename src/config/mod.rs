@@ -96,6 +96,7 @@ pub enum SourceConfig {
     Stdin(StdinSourceConfig),
     Exec(ExecSourceConfig),
     Tcp(TcpSourceConfig),
+    Udp(UdpSourceConfig),
     Http(HttpSourceConfig),
     KubernetesFiles(KubernetesFilesConfig),
     KubernetesLogs(KubernetesLogsConfig),
@@ -241,6 +242,22 @@ pub enum TcpFraming {
     Newline,
     /// Syslog senders' framing (RFC 6587): octet-counted, else newline-terminated.
     Syslog,
+}
+
+/// One message per datagram: syslog over UDP (RFC 5426).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdpSourceConfig {
+    /// `IP:port` to listen on; loopback unless it must be reachable from elsewhere.
+    #[serde(default = "default_udp_address")]
+    pub address: String,
+    #[serde(default)]
+    pub format: Format,
+    pub name: Option<String>,
+}
+
+fn default_udp_address() -> String {
+    "127.0.0.1:5514".into()
 }
 
 fn default_tcp_address() -> String {
@@ -621,6 +638,10 @@ impl SourceConfig {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("tcp:{}", t.address)),
+            SourceConfig::Udp(u) => u
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("udp:{}", u.address)),
             SourceConfig::Http(h) => h
                 .name
                 .clone()
@@ -667,6 +688,7 @@ impl SourceConfig {
             SourceConfig::Stdin(s) => s.format,
             SourceConfig::Exec(e) => e.format,
             SourceConfig::Tcp(t) => t.format,
+            SourceConfig::Udp(u) => u.format,
             SourceConfig::Http(h) => h.format,
             SourceConfig::KubernetesFiles(k) => k.format,
             SourceConfig::KubernetesLogs(k) => k.format,

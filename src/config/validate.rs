@@ -106,6 +106,7 @@ impl Settings {
                     "must be at least 1".into(),
                 ),
                 SourceConfig::Tcp(crate::config::TcpSourceConfig { address, .. })
+                | SourceConfig::Udp(crate::config::UdpSourceConfig { address, .. })
                 | SourceConfig::Http(crate::config::HttpSourceConfig { address, .. })
                     if address.parse::<std::net::SocketAddr>().is_err() =>
                 {

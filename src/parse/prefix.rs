@@ -11,9 +11,15 @@ pub struct Stripped<'a> {
     pub line: &'a [u8],
     /// The syslog header's RFC 3339 time, when it had one.
     pub time: Option<&'a str>,
-    /// The syslog host and tag (app name), when the line had a syslog header.
-    pub host: Option<&'a str>,
-    pub tag: Option<&'a str>,
+    /// The pod that wrote the line, when the prefix names it (kubectl, stern).
+    pub writer: Option<Writer<'a>>,
+}
+
+/// A pod named by a prefix: kubectl's has no namespace, stern's has one with `-A`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Writer<'a> {
+    pub namespace: Option<&'a str>,
+    pub pod: &'a str,
 }
 
 impl<'a> Stripped<'a> {
@@ -21,8 +27,19 @@ impl<'a> Stripped<'a> {
         Stripped {
             line,
             time: None,
-            host: None,
-            tag: None,
+            writer: None,
+        }
+    }
+
+    fn written_by(line: &'a [u8], namespace: Option<&'a [u8]>, pod: &'a [u8]) -> Self {
+        let writer = text(pod).map(|pod| Writer {
+            namespace: namespace.and_then(text),
+            pod,
+        });
+        Stripped {
+            line,
+            time: None,
+            writer,
         }
     }
 }
@@ -33,9 +50,9 @@ impl<'a> Stripped<'a> {
 pub fn strip(line: &[u8]) -> Stripped<'_> {
     let stripped = match line.first() {
         None | Some(b'{') => None,
-        Some(b'[') => kubectl(line).map(Stripped::bare),
+        Some(b'[') => kubectl(line),
         Some(b'<') => syslog(line),
-        Some(_) => syslog(line).or_else(|| stern(line).map(Stripped::bare)),
+        Some(_) => syslog(line).or_else(|| stern(line)),
     };
     stripped.unwrap_or(Stripped::bare(line))
 }
@@ -49,27 +66,33 @@ fn is_name(token: &[u8]) -> bool {
 }
 
 /// `[pod/NAME/CONTAINER] `, `[NAME/CONTAINER] ` or `[NAME CONTAINER] ` before the line.
-fn kubectl(line: &[u8]) -> Option<&[u8]> {
+fn kubectl(line: &[u8]) -> Option<Stripped<'_>> {
     let close = memchr::memchr(b']', line)?;
     let inside = &line[1..close];
     let inside = inside.strip_prefix(b"pod/").unwrap_or(inside);
     let mut parts = inside.split(|&b| b == b'/' || b == b' ');
     let (pod, container) = (parts.next()?, parts.next()?);
     (is_name(pod) && is_name(container) && parts.next().is_none()).then_some(())?;
-    line[close + 1..].strip_prefix(b" ")
+    let rest = line[close + 1..].strip_prefix(b" ")?;
+    Some(Stripped::written_by(rest, None, pod))
 }
 
 /// `POD CONTAINER ` or `NAMESPACE POD CONTAINER ` before a line of a supported format.
-fn stern(line: &[u8]) -> Option<&[u8]> {
+fn stern(line: &[u8]) -> Option<Stripped<'_>> {
+    let mut names: [&[u8]; 3] = [b""; 3];
     let mut rest = line;
-    for names in 1..=3 {
+    for n in 0..3 {
         let space = memchr::memchr(b' ', rest)?;
-        if !is_name(&rest[..space]) {
+        names[n] = &rest[..space];
+        if !is_name(names[n]) {
             return None;
         }
         rest = &rest[space + 1..];
-        if names >= 2 && matches!(rest.first(), Some(b'[' | b'{')) {
-            return Some(rest);
+        if n >= 1 && matches!(rest.first(), Some(b'[' | b'{')) {
+            return Some(match n {
+                1 => Stripped::written_by(rest, None, names[0]),
+                _ => Stripped::written_by(rest, Some(names[0]), names[1]),
+            });
         }
     }
     None
@@ -104,14 +127,15 @@ fn syslog(line: &[u8]) -> Option<Stripped<'_>> {
     if pri && let Some(after) = rest.strip_prefix(b"1 ") {
         let mut r = after;
         let time = token(&mut r)?;
-        let (host, app) = (token(&mut r)?, token(&mut r)?);
-        let (_procid, _msgid) = (token(&mut r)?, token(&mut r)?);
+        // HOSTNAME, APP-NAME, PROCID, MSGID.
+        for _ in 0..4 {
+            token(&mut r)?;
+        }
         let msg = structured_data(r)?;
         return Some(Stripped {
             line: msg,
             time: text(time).filter(|t| *t != "-"),
-            host: text(host).filter(|h| *h != "-"),
-            tag: text(app).filter(|a| *a != "-"),
+            writer: None,
         });
     }
     let time = if rest.len() >= 16 && MONTHS.contains(&&rest[..3]) && rest[3] == b' ' {
@@ -129,20 +153,14 @@ fn syslog(line: &[u8]) -> Option<Stripped<'_>> {
         iso.then_some(())?;
         text(t)
     };
-    let host = token(&mut rest)?;
-    let tag = token(&mut rest)?;
+    let _host = token(&mut rest)?;
     // A tag is `PROGRAM[PID]:` or `PROGRAM:`; rsyslog's forward format may leave the colon off.
-    let name = tag.strip_suffix(b":").unwrap_or(tag);
-    let name = match memchr::memchr(b'[', name) {
-        Some(open) if name.ends_with(b"]") => &name[..open],
-        _ => name,
-    };
+    let tag = token(&mut rest)?;
     (tag.ends_with(b":") || pri).then_some(())?;
     Some(Stripped {
         line: rest,
         time,
-        host: text(host),
-        tag: text(name),
+        writer: None,
     })
 }
 
@@ -216,21 +234,23 @@ mod tests {
     }
 
     #[test]
-    fn syslog_headers_keep_host_tag_and_time() {
+    fn syslog_headers_give_their_time_and_prefixes_their_pod() {
         let s = strip(b"<133>2024-05-14T08:02:11.482+00:00 node-1 coredns[7]: [INFO] x");
         assert_eq!(
-            (s.time, s.host, s.tag),
-            (
-                Some("2024-05-14T08:02:11.482+00:00"),
-                Some("node-1"),
-                Some("coredns")
-            )
+            (s.time, s.writer),
+            (Some("2024-05-14T08:02:11.482+00:00"), None)
         );
         let s = strip(b"<165>1 2024-05-14T08:02:11Z node-2 envoy - - - {}");
-        assert_eq!(
-            (s.host, s.tag, s.line),
-            (Some("node-2"), Some("envoy"), &b"{}"[..])
-        );
+        assert_eq!((s.time, s.line), (Some("2024-05-14T08:02:11Z"), &b"{}"[..]));
+        let pod = |namespace, pod| Some(Writer { namespace, pod });
+        for (line, writer) in [
+            ("[pod/web-1/istio-proxy] [x", pod(None, "web-1")),
+            ("[web-1 istio-proxy] [x", pod(None, "web-1")),
+            ("web-1 istio-proxy [x", pod(None, "web-1")),
+            ("shop web-1 istio-proxy {}", pod(Some("shop"), "web-1")),
+        ] {
+            assert_eq!(strip(line.as_bytes()).writer, writer, "{line}");
+        }
     }
 
     #[test]

@@ -13,7 +13,8 @@ use crate::enrich::{NameCache, SharedPods, attribute};
 use crate::event::{Endpoint, Fact, Observation, SourceKind};
 use crate::inventory::{Inventory, Recorded, Update};
 use crate::parse::container::{Step, Unwrapper};
-use crate::parse::{self, Format, Parsed, Record, prefix};
+use crate::parse::prefix::{self, Writer};
+use crate::parse::{self, Format, Parsed, Record};
 use crate::telemetry::{ComponentStats, Outcome, RateLimitedWarn, Tally};
 use crate::wire::{Stamped, evidence_id};
 
@@ -268,7 +269,8 @@ impl LineCtx<'_> {
             Record::Observation(s) => Some(s.id),
             _ => None,
         };
-        self.judged(self.judge.judge(&record, &times), forwarded, line)
+        let judged = self.judge.judge(&record, &times);
+        self.judged(judged, forwarded, line, stripped.writer)
     }
 
     /// A capture's finding, typed by its flow tracker; its JSON is its evidence.
@@ -282,7 +284,7 @@ impl LineCtx<'_> {
         } else {
             Vec::new()
         };
-        self.judged(self.judge.captured(finding, &times), None, &evidence)
+        self.judged(self.judge.captured(finding, &times), None, &evidence, None)
     }
 
     /// Records what the judge found egress. A published observation keeps the id it was
@@ -292,16 +294,20 @@ impl LineCtx<'_> {
         judgement: Judgement,
         forwarded: Option<u128>,
         evidence: &[u8],
+        writer: Option<Writer<'_>>,
     ) -> (Outcome, Option<&'static str>) {
         match judgement {
             Judgement::External(mut obs) => {
-                // An access log is written by the proxy of the pod that made the connection.
-                if obs.kind == SourceKind::Envoy
-                    && obs.src.namespace.is_none()
-                    && let Some(origin) = self.origin
-                {
-                    obs.src.namespace.clone_from(&origin.namespace);
-                    obs.src.pod.clone_from(&origin.pod);
+                // An access log is written by the proxy of the pod that made the connection:
+                // the log file's pod, else the one a collector's prefix names.
+                if obs.kind == SourceKind::Envoy && obs.src.namespace.is_none() {
+                    if let Some(origin) = self.origin {
+                        obs.src.namespace.clone_from(&origin.namespace);
+                        obs.src.pod.clone_from(&origin.pod);
+                    } else if let Some(w) = writer {
+                        obs.src.namespace = w.namespace.map(str::to_owned);
+                        obs.src.pod = Some(w.pod.to_owned());
+                    }
                 }
                 if let Some(pods) = self.pods {
                     attribute(&mut obs.src, obs.time, &pods.load());

@@ -17,6 +17,7 @@ mod stdin;
 mod syslog_framing;
 mod tail;
 mod tcp;
+mod udp;
 
 use std::future::Future;
 use std::io;
@@ -143,6 +144,13 @@ pub async fn start(config: SourceConfig, ctx: SourceCtx) -> io::Result<JoinHandl
         SourceConfig::Tcp(t) => {
             let listener = bind(&t.address).await?;
             Box::pin(tcp::run(t, listener, ctx))
+        }
+        SourceConfig::Udp(u) => {
+            let socket = tokio::net::UdpSocket::bind(&u.address).await.map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot listen on {}: {e}", u.address))
+            })?;
+            tracing::info!(address = %socket.local_addr()?, "listening (udp)");
+            Box::pin(udp::run(socket, ctx))
         }
         SourceConfig::Http(h) => {
             let listener = bind(&h.address).await?;

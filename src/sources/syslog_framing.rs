@@ -146,7 +146,7 @@ fn count_of(bytes: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// `msg` as one line: a trailing CR or LF dropped, newlines inside it made spaces.
-fn push_line(out: &mut Vec<u8>, msg: &[u8]) {
+pub(super) fn push_line(out: &mut Vec<u8>, msg: &[u8]) {
     let msg = msg.strip_suffix(b"\n").unwrap_or(msg);
     let msg = msg.strip_suffix(b"\r").unwrap_or(msg);
     out.extend(msg.iter().map(|&b| if b == b'\n' { b' ' } else { b }));
