@@ -75,6 +75,13 @@ pub struct Inventory {
     max_edges: usize,
 }
 
+/// A destination as an observation (or a snapshot) names it.
+#[derive(Clone, Copy)]
+enum DstRef<'a> {
+    Name(&'a str),
+    Ip(IpAddr),
+}
+
 /// A source as an observation names it.
 enum SourceRef<'a> {
     Workload(&'a str, &'a str, &'a str),
@@ -160,7 +167,7 @@ impl Inventory {
             verdict,
         } = obs;
         let (dst, connection, names, dst_ip) = match &fact {
-            Fact::Dns { qname } => (Err(qname.as_str()), None, &[][..], None),
+            Fact::Dns { qname } => (DstRef::Name(qname), None, &[][..], None),
             Fact::Connection {
                 dst_ip,
                 dst_port,
@@ -168,9 +175,9 @@ impl Inventory {
                 names,
             } => {
                 let dst = match (names.first(), dst_ip) {
-                    (Some(name), _) => Err(name.as_str()),
-                    (None, Some(ip)) => Ok(*ip),
-                    (None, None) => Err(""),
+                    (Some(name), _) => DstRef::Name(name),
+                    (None, Some(ip)) => DstRef::Ip(*ip),
+                    (None, None) => DstRef::Name(""),
                 };
                 (
                     dst,
@@ -191,7 +198,7 @@ impl Inventory {
             d.add_ip(ip);
         }
         let src_ref = source(&src);
-        let (edge, mut recorded) = self.edge(&src_ref, dest, time);
+        let (edge, folded) = self.edge(&src_ref, dest, time);
         let sighting = Sighting {
             time,
             kind,
@@ -204,9 +211,11 @@ impl Inventory {
         let e = &mut self.edges[edge as usize];
         let new = e.count() == 0;
         e.add(&sighting, &mut self.strings);
-        if new && recorded == Recorded::Updated {
-            recorded = Recorded::New;
-        }
+        let recorded = match (folded, new) {
+            (true, _) => Recorded::Folded,
+            (false, true) => Recorded::New,
+            (false, false) => Recorded::Updated,
+        };
         if !track {
             return (recorded, None);
         }
@@ -222,10 +231,10 @@ impl Inventory {
 
     /// The index of the destination named `name` (or at `ip`), added when new and there is
     /// room.
-    fn destination(&mut self, dst: Result<IpAddr, &str>) -> Option<u32> {
+    fn destination(&mut self, dst: DstRef<'_>) -> Option<u32> {
         let found = match dst {
-            Ok(ip) => Some(Dst::Ip(ip)),
-            Err(name) => self.strings.get(name).map(Dst::Name),
+            DstRef::Ip(ip) => Some(Dst::Ip(ip)),
+            DstRef::Name(name) => self.strings.get(name).map(Dst::Name),
         };
         if let Some(key) = found
             && let Some(&i) = self.dest_index.get(&key)
@@ -236,8 +245,8 @@ impl Inventory {
             return None;
         }
         let key = match dst {
-            Ok(ip) => Dst::Ip(ip),
-            Err(name) => Dst::Name(self.strings.intern(name)?),
+            DstRef::Ip(ip) => Dst::Ip(ip),
+            DstRef::Name(name) => Dst::Name(self.strings.intern(name)?),
         };
         let i = u32::try_from(self.dests.len()).ok()?;
         self.dests.push(DestTally::new(key));
@@ -246,27 +255,18 @@ impl Inventory {
     }
 
     /// The edge of `src` to `dest`: found, added while there is room, else the destination's
-    /// folded edge. New edges start empty (count 0) at `time`.
-    fn edge(&mut self, src: &SourceRef<'_>, dest: u32, time: OffsetDateTime) -> (u32, Recorded) {
+    /// folded edge (true). New edges start empty (count 0) at `time`.
+    fn edge(&mut self, src: &SourceRef<'_>, dest: u32, time: OffsetDateTime) -> (u32, bool) {
         if let Some(src) = src_slot(src, |s| self.strings.get(s))
             && let Some(&i) = self.edge_index.get(&EdgeSlot { src, dest })
         {
-            return (i, Recorded::Updated);
+            return (i, false);
         }
         let own = (self.regular_edges < self.max_edges)
             .then(|| src_slot(src, |s| self.strings.intern(s)))
             .flatten();
-        let (slot, recorded) = match own {
-            Some(src) => (EdgeSlot { src, dest }, Recorded::Updated),
-            None => (
-                EdgeSlot {
-                    src: Src::Other,
-                    dest,
-                },
-                Recorded::Folded,
-            ),
-        };
-        (self.add_edge(slot, time), recorded)
+        let src = own.unwrap_or(Src::Other);
+        (self.add_edge(EdgeSlot { src, dest }, time), own.is_none())
     }
 
     /// The index of the edge at `slot`, added (empty) when new.
@@ -290,8 +290,8 @@ impl Inventory {
         let mut r = Restored::default();
         for d in all {
             let dst = match &d.destination {
-                DestKey::Name(name) => Err(name.as_ref()),
-                DestKey::Ip(ip) => Ok(*ip),
+                DestKey::Name(name) => DstRef::Name(name),
+                DestKey::Ip(ip) => DstRef::Ip(*ip),
             };
             let Some(dest) = self.destination(dst) else {
                 r.dropped += d.edges.len();
@@ -317,18 +317,18 @@ impl Inventory {
                     SourceKey::Ip(ip) => SourceRef::Ip(*ip),
                     SourceKey::Unknown | SourceKey::Other => SourceRef::Unknown,
                 };
-                let (edge, recorded) = if key == SourceKey::Other {
+                let (edge, folded) = if key == SourceKey::Other {
                     let slot = EdgeSlot {
                         src: Src::Other,
                         dest,
                     };
-                    (self.add_edge(slot, e.usage.first_seen), Recorded::Folded)
+                    (self.add_edge(slot, e.usage.first_seen), true)
                 } else {
                     self.edge(&src, dest, e.usage.first_seen)
                 };
-                match recorded {
-                    Recorded::Folded => r.folded += 1,
-                    _ => r.edges += 1,
+                match folded {
+                    true => r.folded += 1,
+                    false => r.edges += 1,
                 }
                 self.merge_edge(edge, e);
             }
