@@ -8,7 +8,7 @@ use serde_json::Value;
 use support::{repo, scan};
 
 /// Prefixes as kubectl, stern, journald / syslog files and syslog senders write them.
-const PREFIXES: [&str; 10] = [
+const PREFIXES: [&str; 12] = [
     "[pod/coredns-558bd4d5db-8gx2h/coredns] ",
     "[coredns-558bd4d5db-8gx2h/coredns] ",
     "[checkout-7d9f8-abcde istio-proxy] ",
@@ -19,6 +19,9 @@ const PREFIXES: [&str; 10] = [
     "<30>May 14 08:02:11 node-1 coredns[1234]: ",
     "<133>2024-05-14T08:02:11.482+00:00 node-1 coredns ",
     "<165>1 2024-05-14T08:02:11.482Z node-1 envoy 1234 - - ",
+    // kubectl logs --timestamps, alone and after --prefix.
+    "2024-05-14T08:02:11.482123456Z ",
+    "[pod/checkout-7d9f8-abcde/istio-proxy] 2024-05-14T08:02:11.482123456Z ",
 ];
 
 /// What a scan found: destinations with their counts, and the line counters.

@@ -54,7 +54,30 @@ pub fn strip(line: &[u8]) -> Stripped<'_> {
         Some(b'<') => syslog(line),
         Some(_) => syslog(line).or_else(|| stern(line)),
     };
-    stripped.unwrap_or(Stripped::bare(line))
+    let mut stripped = stripped.unwrap_or(Stripped::bare(line));
+    // `kubectl logs --timestamps` (after its `--prefix`, if any), `docker logs -t`.
+    if let Some((time, rest)) = timestamped(stripped.line) {
+        stripped.line = rest;
+        stripped.time = Some(time);
+    }
+    stripped
+}
+
+/// An RFC 3339 time and a space before the line (no supported format starts with one).
+fn timestamped(line: &[u8]) -> Option<(&str, &[u8])> {
+    if !line.first().is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let space = memchr::memchr(b' ', line)?;
+    let (time, rest) = (&line[..space], &line[space + 1..]);
+    is_iso_time(time)
+        .then(|| Some((text(time)?, rest)))
+        .flatten()
+}
+
+/// `2024-05-14T08:02:11...`: the start of an RFC 3339 (or journald short-iso) time.
+fn is_iso_time(t: &[u8]) -> bool {
+    t.len() >= 19 && t[4] == b'-' && t[10] == b'T' && t[13] == b':'
 }
 
 /// A Kubernetes object name: lower-case letters, digits, `-` and `.`.
@@ -148,12 +171,13 @@ fn syslog(line: &[u8]) -> Option<Stripped<'_>> {
         None
     } else {
         let t = token(&mut rest)?;
-        // An RFC 3339 or journald short-iso time: `2024-05-14T08:02:11...`.
-        let iso = t.len() >= 19 && t[4] == b'-' && t[10] == b'T' && t[13] == b':';
-        iso.then_some(())?;
+        is_iso_time(t).then_some(())?;
         text(t)
     };
-    let _host = token(&mut rest)?;
+    let host = token(&mut rest)?;
+    // A host name or address, never a log level (`[INFO]`) of the line itself.
+    let hostlike = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':');
+    host.iter().all(hostlike).then_some(())?;
     // A tag is `PROGRAM[PID]:` or `PROGRAM:`; rsyslog's forward format may leave the colon off.
     let tag = token(&mut rest)?;
     (tag.ends_with(b":") || pri).then_some(())?;
@@ -220,6 +244,8 @@ mod tests {
             "<133>2024-05-14T08:02:11.482+00:00 node-1 coredns: ",
             "<133>2024-05-14T08:02:11.482+00:00 node-1 coredns ",
             "<165>1 2024-05-14T08:02:11.482Z node-1 coredns 1234 - - ",
+            "2024-05-14T08:02:11.482123456Z ",
+            "[pod/coredns-558bd4d5db-8gx2h/coredns] 2024-05-14T08:02:11.482123456Z ",
             r#"<165>1 2024-05-14T08:02:11.482Z node-1 coredns - ID47 [x@1 a="b\]c"][y@1 k="v"] "#,
         ] {
             for line in [COREDNS, ENVOY] {
@@ -251,6 +277,13 @@ mod tests {
         ] {
             assert_eq!(strip(line.as_bytes()).writer, writer, "{line}");
         }
+    }
+
+    #[test]
+    fn a_timestamp_before_a_log_level_is_no_syslog_header() {
+        let s = strip(b"2024-05-14T08:02:11Z [INFO] plugin/reload: Running configuration");
+        assert_eq!(s.line, b"[INFO] plugin/reload: Running configuration");
+        assert_eq!(s.time, Some("2024-05-14T08:02:11Z"));
     }
 
     #[test]
