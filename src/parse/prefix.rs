@@ -77,7 +77,9 @@ fn timestamped(line: &[u8]) -> Option<(&str, &[u8])> {
 
 /// `2024-05-14T08:02:11...`: the start of an RFC 3339 (or journald short-iso) time.
 fn is_iso_time(t: &[u8]) -> bool {
-    t.len() >= 19 && t[4] == b'-' && t[10] == b'T' && t[13] == b':'
+    let time_byte =
+        |b: &u8| b.is_ascii_digit() || matches!(b, b'-' | b':' | b'.' | b'+' | b'T' | b'Z');
+    t.len() >= 19 && t[4] == b'-' && t[10] == b'T' && t[13] == b':' && t.iter().all(time_byte)
 }
 
 /// A Kubernetes object name: lower-case letters, digits, `-` and `.`.
@@ -294,6 +296,8 @@ mod tests {
             "web-1 started and listening",
             "<html> page",
             "[pod/a/b]no-space",
+            // istio-proxy's own log: a time, then a tab.
+            "2024-05-14T08:03:01.200111Z\tinfo\txdsproxy\tconnected to upstream XDS server",
         ] {
             assert_eq!(strip(line.as_bytes()).line, line.as_bytes(), "{line}");
         }
