@@ -81,9 +81,9 @@ impl PodTable {
     /// Builds the table from decoded objects of any kind. Each pod is decoded and dropped in
     /// turn: a cluster's typed pods at once would be most of a scan's memory.
     pub fn from_objects(items: Vec<Value>) -> Result<PodTable, serde_json::Error> {
-        let kind = |item: &Value| item.get("kind").and_then(Value::as_str) == Some("Pod");
+        let is_pod = |item: &Value| item.get("kind").and_then(Value::as_str) == Some("Pod");
         let mut owners = Owners::new();
-        for item in items.iter().filter(|item| !kind(item)) {
+        for item in &items {
             match item.get("kind").and_then(Value::as_str) {
                 Some("ReplicaSet") => {
                     let rs = ReplicaSet::deserialize(item)?;
@@ -96,7 +96,7 @@ impl PodTable {
             }
         }
         let mut table = PodTable::default();
-        for item in items.into_iter().filter(kind) {
+        for item in items.into_iter().filter(is_pod) {
             table.add(&serde_json::from_value::<Pod>(item)?, &owners);
         }
         Ok(table)

@@ -65,6 +65,38 @@ pub enum SourceKey {
     Other,
 }
 
+impl SourceKey {
+    /// The namespace the key names, when it names one.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            SourceKey::Workload { namespace, .. } | SourceKey::Pod { namespace, .. } => {
+                Some(namespace)
+            }
+            _ => None,
+        }
+    }
+
+    /// Who, within its namespace: the workload, the pod or the client IP; `other` for a
+    /// destination's folded edge, empty when unknown.
+    pub fn name(&self) -> String {
+        match self {
+            SourceKey::Workload { name, .. } => name.to_string(),
+            SourceKey::Pod { pod, .. } => pod.to_string(),
+            SourceKey::Ip(ip) => ip.to_string(),
+            SourceKey::Unknown => String::new(),
+            SourceKey::Other => "other".into(),
+        }
+    }
+
+    /// `namespace/name`, else the name: how Kafka keys and tables name a source.
+    pub fn qualified(&self) -> String {
+        match self.namespace() {
+            Some(ns) => format!("{ns}/{}", self.name()),
+            None => self.name(),
+        }
+    }
+}
+
 /// The source side of an edge, as written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
@@ -113,13 +145,9 @@ impl Source {
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.key() {
-            SourceKey::Workload {
-                namespace, name, ..
-            } => write!(f, "{namespace}/{name}"),
-            SourceKey::Pod { namespace, pod } => write!(f, "{namespace}/{pod}"),
-            SourceKey::Ip(ip) => ip.fmt(f),
             SourceKey::Unknown => f.write_str("-"),
             SourceKey::Other => f.write_str("(other sources)"),
+            key => f.write_str(&key.qualified()),
         }
     }
 }
@@ -312,10 +340,6 @@ impl Collected {
         // Names and addresses only grow: the latest update knows the most.
         place.clone_from(&u.place);
         edges.insert(u.edge.source.key(), u.edge.clone());
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.destinations.is_empty()
     }
 
     /// Every destination, sorted, with its totals; built one at a time.

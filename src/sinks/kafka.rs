@@ -22,7 +22,6 @@ use tokio::sync::mpsc;
 
 use crate::config::{KafkaSinkConfig, WhenFull};
 use crate::event::Endpoint;
-use crate::inventory::{Source, SourceKey};
 use crate::output::UpdateDoc;
 use crate::pipeline::Outbox;
 use crate::telemetry::{ComponentStats, Outcome, Tally};
@@ -51,25 +50,11 @@ pub fn producer(cfg: &KafkaSinkConfig) -> io::Result<FutureProducer> {
     config.create().map_err(io::Error::other)
 }
 
-/// `namespace/workload`, else the source IP.
+/// `namespace/workload`, else the source IP (an edge's key is [`crate::inventory::SourceKey::qualified`]).
 fn key_of(src: &Endpoint) -> String {
     match (&src.namespace, src.workload.as_ref().or(src.pod.as_ref())) {
         (Some(ns), Some(w)) => format!("{ns}/{w}"),
         _ => src.ip.map(|ip| ip.to_string()).unwrap_or_default(),
-    }
-}
-
-/// An edge's key as [`key_of`] gives it for an observation (the pod of a pod edge);
-/// `other` for a destination's folded edge.
-fn edge_key(src: &Source) -> String {
-    match src.key() {
-        SourceKey::Workload {
-            namespace, name, ..
-        } => format!("{namespace}/{name}"),
-        SourceKey::Pod { namespace, pod } => format!("{namespace}/{pod}"),
-        SourceKey::Ip(ip) => ip.to_string(),
-        SourceKey::Unknown => String::new(),
-        SourceKey::Other => "other".into(),
     }
 }
 
@@ -146,8 +131,8 @@ pub async fn run(
             for update in &outbox.updates {
                 payload.clear();
                 if serde_json::to_writer(&mut payload, &UpdateDoc::of(update)).is_ok() {
-                    p.publish(topic, &edge_key(&update.edge.source), &payload, &mut tally)
-                        .await;
+                    let key = update.edge.source.key().qualified();
+                    p.publish(topic, &key, &payload, &mut tally).await;
                 }
             }
         }

@@ -142,11 +142,12 @@ impl Exporter {
                     .map(|p| (Use::Port(p.port, p.protocol), p.count)),
             )
             .filter(|&(_, count)| count > 0);
+            let source = e.source.key();
             for (what, count) in uses {
-                let key = (u.destination.clone(), e.source.key(), what);
+                let key = (u.destination.clone(), source.clone(), what);
                 let previous = self.last_count.insert(key, count).unwrap_or(0);
                 let delta = count.saturating_sub(previous);
-                let mut labels = labels_of(u, what);
+                let mut labels = labels_of(u, &source, what);
                 if !self.series.contains_key(&labels) && self.series.len() >= self.max_series {
                     labels[2] = "other".into();
                     self.folded.inc_by(delta);
@@ -228,15 +229,7 @@ enum Use {
     OtherPorts,
 }
 
-fn labels_of(u: &Update, what: Use) -> Labels {
-    let src = &u.edge.source;
-    let workload = match src.key() {
-        SourceKey::Workload { name, .. } => name.to_string(),
-        SourceKey::Pod { pod, .. } => pod.to_string(),
-        SourceKey::Ip(ip) => ip.to_string(),
-        SourceKey::Unknown => String::new(),
-        SourceKey::Other => "other".into(),
-    };
+fn labels_of(u: &Update, source: &SourceKey, what: Use) -> Labels {
     let (port, protocol) = match what {
         Use::Lookups => (String::new(), ""),
         Use::Port(port, protocol) => (
@@ -246,8 +239,13 @@ fn labels_of(u: &Update, what: Use) -> Labels {
         Use::OtherPorts => ("other".into(), ""),
     };
     [
-        src.namespace.as_deref().unwrap_or_default().to_string(),
-        workload,
+        u.edge
+            .source
+            .namespace
+            .as_deref()
+            .unwrap_or_default()
+            .to_string(),
+        source.name(),
         u.destination.to_string(),
         port,
         protocol.to_string(),
