@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Cluster;
 use crate::config::{
     Encoding, FileSourceConfig, PcapSourceConfig, Settings, SourceConfig, StartAt,
     StdinSourceConfig, readable,
@@ -301,35 +302,30 @@ pub fn check(args: CheckArgs) -> Result<Exit> {
 }
 
 pub async fn audit(args: AuditArgs) -> Result<Exit> {
-    use crate::audit::{self, Kind, Rules, live, load, render};
+    use crate::audit::{self, Kind, Rules, render};
     let settings = args.classify.settings()?;
     let judge = settings.classify.checked_judge()?;
-    let objects = if args.files.is_empty() {
+    if !args.files.is_empty() && args.logs.is_some() {
+        bail!("--logs reads pod logs through the API: leave out the files to audit live");
+    }
+    let mut logs = Vec::new();
+    let cluster = if args.files.is_empty() {
         let client =
             crate::kubernetes::client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
-        let scope = live::Scope {
-            namespace: args.namespace,
-            logs: args.logs,
-        };
-        live::fetch(client, &scope)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot read the cluster: {e}"))?
+        let mut cluster = read_live(&client, args.namespace).await?;
+        if let Some(lines) = args.logs {
+            logs = audit::logs::fetch(&client, &mut cluster, lines).await;
+        }
+        cluster
     } else {
-        if args.logs.is_some() {
-            bail!("--logs reads pod logs through the API: leave out the files to audit live");
-        }
-        let mut objects = load::from_paths(&args.files)?;
-        if let Some(ns) = &args.namespace {
-            objects.retain_namespace(ns);
-        }
-        objects
+        read_files(&args.files, args.namespace.as_deref())?
     };
     let rules = Rules {
         judge,
         internal_registries: args.internal_registries,
-        namespaces: objects.namespaces(),
+        namespaces: cluster.namespace_names(),
     };
-    let report = audit::audit(&objects, &rules);
+    let report = audit::audit(&cluster, &logs, &rules);
     let text = match for_terminal(args.output, AuditOutput::Table, AuditOutput::Json) {
         AuditOutput::Json => serde_json::to_string_pretty(&report)? + "\n",
         AuditOutput::Table => render::table(&report),
@@ -358,6 +354,23 @@ pub async fn audit(args: AuditArgs) -> Result<Exit> {
         tripped.join(", ")
     );
     Ok(Exit::from(2))
+}
+
+/// The cluster from the API (one namespace's objects, or all).
+async fn read_live(client: &kube::Client, namespace: Option<String>) -> Result<Cluster> {
+    let scope = crate::cluster::live::Scope { namespace };
+    crate::cluster::live::fetch(client.clone(), &scope)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot read the cluster: {e}"))
+}
+
+/// The cluster from manifests (one namespace's objects, or all).
+fn read_files(files: &[PathBuf], namespace: Option<&str>) -> Result<Cluster> {
+    let mut cluster = crate::cluster::load::from_paths(files)?;
+    if let Some(ns) = namespace {
+        cluster.retain_namespace(ns);
+    }
+    Ok(cluster)
 }
 
 /// A token cancelled by the first SIGINT or SIGTERM; a second signal exits at once.

@@ -1,82 +1,21 @@
-//! Cilium policies (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, cilium.io/v2):
-//! which pods their egress sections restrict, and what they allow outside the cluster:
-//! toFQDNs names and patterns, toCIDR/toCIDRSet beyond the internal networks, toEntities
-//! world or all.
-
-use std::collections::BTreeMap;
+//! Cilium policies (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, cilium.io/v2): what
+//! their egress rules allow outside the cluster: toFQDNs names and patterns, toCIDR/toCIDRSet
+//! beyond the internal networks, toEntities world or all.
 
 use ipnet::IpNet;
-use serde_json::Value;
 
-use super::selector::matches;
-use super::{
-    Allowed, Finding, Kind, PodLike, Port, RulePorts, Rules, Severity, metadata, rule_findings,
-    str_of,
-};
-
-/// The policy's rule specs: `spec`, and each of `specs`.
-fn specs(policy: &Value) -> impl Iterator<Item = &Value> {
-    policy.get("spec").into_iter().chain(
-        policy
-            .get("specs")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten(),
-    )
-}
-
-fn clusterwide(policy: &Value) -> bool {
-    str_of(policy, "kind") == Some("CiliumClusterwideNetworkPolicy")
-}
-
-/// A pod's labels as Cilium selects on them: its own and its namespace's.
-pub(super) fn endpoint_labels(pod: &PodLike) -> BTreeMap<String, String> {
-    let mut labels = pod.labels.clone();
-    labels.insert("io.kubernetes.pod.namespace".into(), pod.namespace.clone());
-    labels
-}
-
-/// Whether a spec with egress rules selects a pod of `namespace` with these
-/// [`endpoint_labels`] (Cilium denies the rest then).
-pub(super) fn restricts(
-    policy: &Value,
-    namespace: &str,
-    labels: &BTreeMap<String, String>,
-) -> bool {
-    if !clusterwide(policy) && metadata(policy, "namespace") != Some(namespace) {
-        return false;
-    }
-    specs(policy).any(|spec| {
-        (spec.get("egress").is_some() || spec.get("egressDeny").is_some())
-            && spec
-                .get("endpointSelector")
-                .is_some_and(|s| matches(s, labels, true))
-    })
-}
+use super::{Allowed, Finding, Kind, Port, RulePorts, Rules, Severity, rule_findings};
+use crate::cluster::CiliumPolicy;
+use crate::cluster::cilium::PeerRule;
 
 /// What the policy's egress rules allow outside the cluster.
-pub(super) fn rules(policy: &Value, rules: &Rules, out: &mut Vec<Finding>) {
-    let kind = if clusterwide(policy) {
-        "CiliumClusterwideNetworkPolicy"
-    } else {
-        "CiliumNetworkPolicy"
-    };
-    let name = metadata(policy, "name");
-    let object = format!("{kind}/{}", name.unwrap_or_default());
-    let namespace = metadata(policy, "namespace").map(str::to_string);
-    let rule_list = specs(policy)
-        .filter_map(|s| s.get("egress").and_then(Value::as_array))
-        .flatten();
+pub(super) fn rules(policy: &CiliumPolicy, rules: &Rules, out: &mut Vec<Finding>) {
+    let object = policy.object();
+    let rule_list = policy.rules.iter().flat_map(|r| r.egress.iter().flatten());
     for rule in rule_list {
         let mut allowed = Vec::new();
-        let list = |key: &str| {
-            rule.get(key)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-        };
-        for fqdn in list("toFQDNs") {
-            let (how, pattern) = match (str_of(fqdn, "matchName"), str_of(fqdn, "matchPattern")) {
+        for fqdn in rule.fqdns.iter().flatten() {
+            let (how, pattern) = match (&fqdn.match_name, &fqdn.match_pattern) {
                 (Some(n), _) => ("matchName", n.trim()),
                 (None, Some(p)) => ("matchPattern", p.trim()),
                 _ => continue,
@@ -97,13 +36,14 @@ pub(super) fn rules(policy: &Value, rules: &Rules, out: &mut Vec<Finding>) {
                 });
             }
         }
-        let cidrs = list("toCIDR")
-            .filter_map(Value::as_str)
-            .map(|c| (c, Vec::new()))
-            .chain(list("toCIDRSet").filter_map(|set| {
-                let excepts = set.get("except").and_then(Value::as_array);
-                let excepts = excepts.into_iter().flatten().filter_map(Value::as_str);
-                Some((str_of(set, "cidr")?, excepts.collect::<Vec<_>>()))
+        let cidrs = rule
+            .cidr
+            .iter()
+            .flatten()
+            .map(|c| (c.as_str(), Vec::new()))
+            .chain(rule.cidr_set.iter().flatten().filter_map(|set| {
+                let excepts = set.except.iter().map(String::as_str).collect();
+                Some((set.cidr.as_deref()?, excepts))
             }));
         for (cidr, excepts) in cidrs {
             // toCIDR also takes a bare address.
@@ -114,43 +54,39 @@ pub(super) fn rules(policy: &Value, rules: &Rules, out: &mut Vec<Finding>) {
                 allowed.extend(Allowed::cidr(rules, net, &excepts, "toCIDR"));
             }
         }
-        for entity in list("toEntities").filter_map(Value::as_str) {
-            if matches!(entity, "world" | "world-ipv4" | "world-ipv6" | "all") {
+        for entity in rule.entities.iter().flatten() {
+            if matches!(
+                entity.as_str(),
+                "world" | "world-ipv4" | "world-ipv6" | "all"
+            ) {
                 allowed.push(Allowed {
                     severity: Severity::High,
                     kind: Kind::EgressAllowAll,
-                    destination: Some(entity.into()),
+                    destination: Some(entity.clone()),
                     detail: format!("toEntities {entity}: everything outside the cluster"),
                 });
             }
         }
-        rule_findings(allowed, &ports(rule), &namespace, &object, out);
+        rule_findings(allowed, &ports(rule), &policy.namespace, &object, out);
     }
 }
 
 /// A rule's `toPorts` (ports are strings in Cilium); one `None` port when it has none.
-fn ports(rule: &Value) -> RulePorts {
-    let to_ports = rule.get("toPorts").and_then(Value::as_array);
-    let all: Vec<_> = to_ports
-        .into_iter()
+fn ports(rule: &PeerRule) -> RulePorts {
+    let all: Vec<_> = rule
+        .to_ports
+        .iter()
         .flatten()
-        .filter_map(|tp| tp.get("ports").and_then(Value::as_array))
-        .flatten()
+        .flat_map(|tp| &tp.ports)
         .map(|p| {
-            let protocol = str_of(p, "protocol").unwrap_or("ANY").to_string();
-            let port = match p.get("port") {
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                _ => None,
-            };
-            let end = p.get("endPort").and_then(Value::as_u64);
-            let port = port
-                .filter(|p| p != "0")
-                .map(|p| match (p.parse::<u16>(), end) {
+            let protocol = p.protocol.clone().unwrap_or_else(|| "ANY".into());
+            let port = p.port.clone().filter(|p| p != "0").map(|text| {
+                match (text.parse::<u16>(), p.end_port) {
                     (Ok(n), Some(end)) => Port::Text(format!("{n}-{end}")),
                     (Ok(n), None) => Port::Number(n),
-                    (Err(_), _) => Port::Text(p),
-                });
+                    (Err(_), _) => Port::Text(text),
+                }
+            });
             (port, Some(protocol))
         })
         .collect();

@@ -2,73 +2,48 @@
 //! omitted), DestinationRules for external hosts (TLS origination), and the mesh's
 //! outboundTrafficPolicy (ALLOW_ANY lets pods reach hosts no ServiceEntry declares).
 
-use serde_json::Value;
+use super::{Finding, Kind, Port, Rules, Severity};
+use crate::cluster::{Cluster, MeshConfig};
+use crate::policy::names::istio_host as covers;
 
-use super::{Finding, Kind, Objects, Port, Rules, Severity, metadata, str_of};
-
-fn strings<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a str> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-}
-
-fn is_internal_entry(se: &Value) -> bool {
-    se.get("spec").and_then(|s| str_of(s, "location")) == Some("MESH_INTERNAL")
-}
-
-/// Whether a ServiceEntry host (maybe `*.domain`) covers `host`.
-fn covers(pattern: &str, host: &str) -> bool {
-    match pattern.strip_prefix('*') {
-        Some(suffix) => host.len() > suffix.len() && host.ends_with(suffix),
-        None => pattern.eq_ignore_ascii_case(host),
-    }
-}
-
-pub(super) fn service_entries(objects: &Objects, rules: &Rules, out: &mut Vec<Finding>) {
+pub(super) fn service_entries(cluster: &Cluster, rules: &Rules, out: &mut Vec<Finding>) {
     let mut mesh_hosts: Vec<&str> = Vec::new();
     let mut external_entries: Vec<(&str, String)> = Vec::new();
-    for se in &objects.service_entries {
-        let Some(spec) = se.get("spec") else { continue };
-        let name = metadata(se, "name").unwrap_or_default();
-        if is_internal_entry(se) {
-            mesh_hosts.extend(strings(spec, "hosts"));
+    for se in &cluster.service_entries {
+        let spec = &se.spec;
+        let name = &se.name;
+        if spec.internal() {
+            mesh_hosts.extend(spec.hosts.iter().map(String::as_str));
             continue;
         }
         let mut detail = format!(
             "resolution {}",
-            str_of(spec, "resolution").unwrap_or("NONE")
+            spec.resolution.as_deref().unwrap_or("NONE")
         );
-        let addresses: Vec<&str> = strings(spec, "addresses").collect();
-        if !addresses.is_empty() {
-            detail.push_str(&format!(", addresses {}", addresses.join(" ")));
+        if !spec.addresses.is_empty() {
+            detail.push_str(&format!(", addresses {}", spec.addresses.join(" ")));
         }
         let endpoints: Vec<&str> = spec
-            .get("endpoints")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| str_of(e, "address"))
+            .endpoints
+            .iter()
+            .filter_map(|e| e.address.as_deref())
             .collect();
         if !endpoints.is_empty() {
             detail.push_str(&format!(", endpoints {}", endpoints.join(" ")));
         }
-        let ports: Vec<(Option<Port>, String)> = match spec.get("ports").and_then(Value::as_array) {
-            Some(ports) if !ports.is_empty() => ports
+        let ports: Vec<(Option<Port>, String)> = if spec.ports.is_empty() {
+            vec![(None, detail.clone())]
+        } else {
+            spec.ports
                 .iter()
                 .map(|p| {
-                    let number = p
-                        .get("number")
-                        .and_then(Value::as_u64)
-                        .and_then(|n| u16::try_from(n).ok());
-                    let protocol = str_of(p, "protocol").unwrap_or("unknown protocol");
+                    let number = u16::try_from(p.number).ok().filter(|n| *n > 0);
+                    let protocol = p.protocol.as_deref().unwrap_or("unknown protocol");
                     (number.map(Port::Number), format!("{protocol}, {detail}"))
                 })
-                .collect(),
-            _ => vec![(None, detail.clone())],
+                .collect()
         };
-        for host in strings(spec, "hosts") {
+        for host in &spec.hosts {
             let Some(destination) = rules.external_pattern(host) else {
                 continue;
             };
@@ -77,7 +52,7 @@ pub(super) fn service_entries(objects: &Objects, rules: &Rules, out: &mut Vec<Fi
                 out.push(Finding {
                     severity: Severity::Medium,
                     kind: Kind::ServiceEntry,
-                    namespace: metadata(se, "namespace").map(str::to_string),
+                    namespace: Some(se.namespace.clone()),
                     object: format!("ServiceEntry/{name}"),
                     destination: Some(destination.clone()),
                     port: port.clone(),
@@ -86,9 +61,8 @@ pub(super) fn service_entries(objects: &Objects, rules: &Rules, out: &mut Vec<Fi
             }
         }
     }
-    for dr in &objects.destination_rules {
-        let Some(spec) = dr.get("spec") else { continue };
-        let Some(host) = str_of(spec, "host") else {
+    for dr in &cluster.destination_rules {
+        let Some(host) = dr.spec.host.as_deref() else {
             continue;
         };
         if mesh_hosts.iter().any(|p| covers(p, host)) {
@@ -101,24 +75,15 @@ pub(super) fn service_entries(objects: &Objects, rules: &Rules, out: &mut Vec<Fi
             Some((_, entry)) => format!("declared by {entry}"),
             None => "no ServiceEntry declares it".into(),
         };
-        let policy = spec.get("trafficPolicy");
+        let policy = dr.spec.traffic_policy.as_ref();
         let mut tls: Vec<(Option<Port>, &str)> = Vec::new();
-        if let Some(mode) = policy
-            .and_then(|p| p.get("tls"))
-            .and_then(|t| str_of(t, "mode"))
-        {
+        if let Some(mode) = policy.and_then(|p| p.tls.as_ref()?.mode.as_deref()) {
             tls.push((None, mode));
         }
-        let port_level = policy
-            .and_then(|p| p.get("portLevelSettings"))
-            .and_then(Value::as_array);
-        for setting in port_level.into_iter().flatten() {
-            let port = setting
-                .get("port")
-                .and_then(|p| p.get("number"))
-                .and_then(Value::as_u64)
-                .and_then(|n| u16::try_from(n).ok());
-            if let Some(mode) = setting.get("tls").and_then(|t| str_of(t, "mode")) {
+        for setting in policy.iter().flat_map(|p| &p.port_level_settings) {
+            let port = setting.port.as_ref().and_then(|p| p.number);
+            let port = port.and_then(|n| u16::try_from(n).ok());
+            if let Some(mode) = setting.tls.as_ref().and_then(|t| t.mode.as_deref()) {
                 tls.push((port.map(Port::Number), mode));
             }
         }
@@ -134,11 +99,8 @@ pub(super) fn service_entries(objects: &Objects, rules: &Rules, out: &mut Vec<Fi
             out.push(Finding {
                 severity: Severity::Low,
                 kind: Kind::DestinationRule,
-                namespace: metadata(dr, "namespace").map(str::to_string),
-                object: format!(
-                    "DestinationRule/{}",
-                    metadata(dr, "name").unwrap_or_default()
-                ),
+                namespace: Some(dr.namespace.clone()),
+                object: format!("DestinationRule/{}", dr.name),
                 destination: Some(destination.clone()),
                 port,
                 detail: format!("{origination}; {declared}"),
@@ -147,20 +109,11 @@ pub(super) fn service_entries(objects: &Objects, rules: &Rules, out: &mut Vec<Fi
     }
 }
 
-/// The mesh's outbound policy from its config (ALLOW_ANY when unset, as Istio defaults);
-/// None when the config does not parse.
-pub(super) fn mesh_policy(configmap: &str, mesh: &str, out: &mut Vec<Finding>) -> Option<String> {
-    let config: Value = if mesh.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_saphyr::from_str(mesh).ok()?
-    };
-    let mode = config
-        .get("outboundTrafficPolicy")
-        .and_then(|p| str_of(p, "mode"))
-        .unwrap_or("ALLOW_ANY")
-        .to_string();
-    let (severity, detail) = if mode == "REGISTRY_ONLY" {
+/// The mesh's outbound policy (ALLOW_ANY when unset, as Istio defaults); None when the
+/// config does not parse.
+pub(super) fn mesh_policy(mesh: &MeshConfig, out: &mut Vec<Finding>) -> Option<String> {
+    let mode = mesh.outbound_mode.clone()?;
+    let (severity, detail) = if mesh.registry_only() {
         (
             Severity::Info,
             "REGISTRY_ONLY: only hosts declared by ServiceEntries are reachable",
@@ -175,7 +128,7 @@ pub(super) fn mesh_policy(configmap: &str, mesh: &str, out: &mut Vec<Finding>) -
         severity,
         kind: Kind::MeshOutboundPolicy,
         namespace: Some("istio-system".into()),
-        object: format!("ConfigMap/{configmap}"),
+        object: format!("ConfigMap/{}", mesh.configmap),
         destination: None,
         port: None,
         detail: detail.into(),

@@ -8,22 +8,20 @@
 mod cilium;
 pub mod endpoints;
 mod istio;
-pub mod live;
-pub mod load;
+pub mod logs;
 mod netpol;
 mod pods;
 pub mod render;
-mod selector;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use k8s_openapi::api::core::v1::PodSpec;
-use k8s_openapi::api::networking::v1::NetworkPolicy;
 use serde::Serialize;
-use serde_json::Value;
 
+use crate::cluster::Cluster;
+pub use crate::cluster::Unavailable;
 use crate::egress::Judge;
 use endpoints::{Host, Named};
+pub use logs::ContainerLog;
 
 /// The version of the JSON document's shape; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -71,16 +69,6 @@ impl Kind {
             Kind::LogEndpoint => "log_endpoint",
         }
     }
-}
-
-/// A string field of a dynamic object.
-fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
-/// A string field of a dynamic object's metadata (`name`, `namespace`).
-fn metadata<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get("metadata").and_then(|m| str_of(m, key))
 }
 
 /// Highest first, so sorted findings lead with what matters.
@@ -133,52 +121,6 @@ pub struct Finding {
     /// None: every port.
     pub port: Option<Port>,
     pub detail: String,
-}
-
-/// A resource that could not be read: a missing CRD, an RBAC denial, a malformed object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Unavailable {
-    pub resource: String,
-    pub reason: String,
-}
-
-/// A pod, or a workload's pod template (offline manifests): what the audit reads of one.
-#[derive(Debug, Clone)]
-pub struct PodLike {
-    pub namespace: String,
-    /// `Kind/name` of the workload (a Deployment's pods share one).
-    pub object: String,
-    pub labels: BTreeMap<String, String>,
-    pub spec: PodSpec,
-    /// 1 for a pod, 0 for a template.
-    pub pods: usize,
-}
-
-/// A container's recent log lines (live, `--logs`).
-#[derive(Debug, Clone)]
-pub struct ContainerLog {
-    pub namespace: String,
-    pub object: String,
-    pub container: String,
-    pub text: String,
-}
-
-/// Everything the audit reads, however it was obtained.
-#[derive(Debug, Default)]
-pub struct Objects {
-    pub pods: Vec<PodLike>,
-    pub network_policies: Vec<NetworkPolicy>,
-    /// Istio ServiceEntries and DestinationRules, any served version.
-    pub service_entries: Vec<Value>,
-    pub destination_rules: Vec<Value>,
-    /// CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies.
-    pub cilium_policies: Vec<Value>,
-    /// The mesh config (the `mesh` key of istio-system's `istio` ConfigMap), when read.
-    pub mesh_config: Option<(String, String)>,
-    pub logs: Vec<ContainerLog>,
-    pub unavailable: Vec<Unavailable>,
-    /// Some egress policies could not be read (RBAC): which pods are unrestricted is unknown.
-    pub policies_unreadable: bool,
 }
 
 /// What decides "external": the pipeline's classifier, and the registries images may come
@@ -341,60 +283,36 @@ pub struct Report {
     pub summary: Summary,
 }
 
-impl Objects {
-    /// The namespaces the objects live in.
-    pub fn namespaces(&self) -> BTreeSet<String> {
-        let of_value = |v: &Value| metadata(v, "namespace").map(str::to_string);
-        self.pods
-            .iter()
-            .map(|p| p.namespace.clone())
-            .chain(
-                self.network_policies
-                    .iter()
-                    .filter_map(|p| p.metadata.namespace.clone()),
-            )
-            .chain(self.service_entries.iter().filter_map(of_value))
-            .chain(self.destination_rules.iter().filter_map(of_value))
-            .chain(self.cilium_policies.iter().filter_map(of_value))
-            .collect()
-    }
-}
-
-/// Audits `objects`: every finding once, highest severity first.
-pub fn audit(objects: &Objects, rules: &Rules) -> Report {
+/// Audits the cluster (and recent container logs): every finding once, highest severity
+/// first.
+pub fn audit(cluster: &Cluster, logs: &[ContainerLog], rules: &Rules) -> Report {
     let mut findings = Vec::new();
     let mut summary = Summary {
-        unavailable: objects.unavailable.clone(),
+        unavailable: cluster.unavailable.clone(),
         ..Summary::default()
     };
-    if objects.policies_unreadable {
+    if cluster.policies_unreadable {
         summary.unavailable.push(Unavailable {
             resource: "unrestricted pods".into(),
             reason: "not judged: some egress policies could not be read".into(),
         });
     } else {
-        netpol::unrestricted(objects, &mut findings, &mut summary);
+        netpol::unrestricted(cluster, &mut findings, &mut summary);
     }
-    for policy in &objects.network_policies {
+    for policy in &cluster.network_policies {
         netpol::rules(policy, rules, &mut findings);
     }
-    for policy in &objects.cilium_policies {
+    for policy in &cluster.cilium_policies {
         cilium::rules(policy, rules, &mut findings);
     }
-    istio::service_entries(objects, rules, &mut findings);
-    if let Some((name, mesh)) = &objects.mesh_config {
-        summary.mesh_outbound_policy = istio::mesh_policy(name, mesh, &mut findings);
-        if summary.mesh_outbound_policy.is_none() {
-            summary.unavailable.push(Unavailable {
-                resource: format!("istio-system/ConfigMap/{name}"),
-                reason: "its `mesh` key is not valid YAML".into(),
-            });
-        }
+    istio::service_entries(cluster, rules, &mut findings);
+    if let Some(mesh) = &cluster.mesh_config {
+        summary.mesh_outbound_policy = istio::mesh_policy(mesh, &mut findings);
     }
-    for pod in &objects.pods {
+    for pod in cluster.pods.iter().filter(|p| !p.finished) {
         pods::config(pod, rules, &mut findings);
     }
-    for log in &objects.logs {
+    for log in logs {
         let place = format!("log of container {}", log.container);
         let found = endpoints::extract(&log.text, false);
         rules.endpoint_findings(

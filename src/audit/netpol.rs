@@ -6,13 +6,10 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde_json::Value;
 
-use super::selector::matches;
-use super::{
-    Allowed, Finding, Kind, Objects, Port, RulePorts, Rules, Severity, Summary, cilium,
-    rule_findings,
-};
+use super::{Allowed, Finding, Kind, Port, RulePorts, Rules, Severity, Summary, rule_findings};
+use crate::cluster::Cluster;
+use crate::policy::Evaluator;
 
 /// Whether the policy restricts egress: `policyTypes` names Egress, or (without
 /// `policyTypes`) it has egress rules.
@@ -26,46 +23,24 @@ fn restricts_egress(policy: &NetworkPolicy) -> bool {
     }
 }
 
-/// Workloads whose pods no egress policy selects: the most important finding, counted per
+/// Workloads whose pods no egress policy isolates (AdminNetworkPolicy, NetworkPolicy,
+/// Cilium, as the policy evaluator sees them): the most important finding, counted per
 /// namespace. A workload is unrestricted when any of its pods (or its template) is.
-pub(super) fn unrestricted(objects: &Objects, out: &mut Vec<Finding>, summary: &mut Summary) {
-    // Each egress policy's namespace and pod selector, taken once for all pods.
-    let egress_policies: Vec<(Option<&str>, Value)> = objects
-        .network_policies
-        .iter()
-        .filter(|p| restricts_egress(p))
-        .map(|p| {
-            let selector = p.spec.as_ref().map(|s| &s.pod_selector);
-            let selector = selector.and_then(|s| serde_json::to_value(s).ok());
-            (
-                p.metadata.namespace.as_deref(),
-                selector.unwrap_or(Value::Null),
-            )
-        })
-        .collect();
+pub(super) fn unrestricted(cluster: &Cluster, out: &mut Vec<Finding>, summary: &mut Summary) {
+    let evaluator = Evaluator::new(cluster);
     // (namespace, object) -> (pods, unrestricted pods, unrestricted at all, host network)
-    let mut workloads: BTreeMap<(&str, &str), (usize, usize, bool, bool)> = BTreeMap::new();
-    for pod in &objects.pods {
-        let host_network = pod.spec.host_network == Some(true);
-        let selected = || {
-            egress_policies.iter().any(|(ns, selector)| {
-                *ns == Some(pod.namespace.as_str()) && matches(selector, &pod.labels, false)
-            })
-        };
-        let cilium_selected = || {
-            let labels = cilium::endpoint_labels(pod);
-            let mut policies = objects.cilium_policies.iter();
-            policies.any(|p| cilium::restricts(p, &pod.namespace, &labels))
-        };
-        let restricted = !host_network && (selected() || cilium_selected());
+    let mut workloads: BTreeMap<(&str, String), (usize, usize, bool, bool)> = BTreeMap::new();
+    for pod in cluster.pods.iter().filter(|p| !p.finished) {
+        let restricted = !evaluator.egress_isolation(pod).is_empty();
+        let pods = usize::from(!pod.template);
         let w = workloads
-            .entry((pod.namespace.as_str(), pod.object.as_str()))
+            .entry((pod.namespace.as_str(), pod.workload.to_string()))
             .or_default();
-        w.0 += pod.pods;
+        w.0 += pods;
         if !restricted {
-            w.1 += pod.pods;
+            w.1 += pods;
             w.2 = true;
-            w.3 |= host_network;
+            w.3 |= pod.host_network;
         }
     }
     summary.workloads = workloads.len();
@@ -94,7 +69,7 @@ pub(super) fn unrestricted(objects: &Objects, out: &mut Vec<Finding>, summary: &
             severity: Severity::High,
             kind: Kind::UnrestrictedPod,
             namespace: Some(namespace.to_string()),
-            object: object.to_string(),
+            object,
             destination: None,
             port: None,
             detail,

@@ -8,9 +8,10 @@ use k8s_openapi::api::core::v1::Container;
 use oci_spec::distribution::Reference;
 
 use super::endpoints::{self, Host};
-use super::{Finding, Kind, PodLike, Rules, Severity};
+use super::{Finding, Kind, Rules, Severity};
+use crate::cluster::Pod;
 
-pub(super) fn config(pod: &PodLike, rules: &Rules, out: &mut Vec<Finding>) {
+pub(super) fn config(pod: &Pod, rules: &Rules, out: &mut Vec<Finding>) {
     let containers = pod
         .spec
         .init_containers
@@ -24,7 +25,7 @@ pub(super) fn config(pod: &PodLike, rules: &Rules, out: &mut Vec<Finding>) {
                 severity: Severity::Info,
                 kind: Kind::ConfigReference,
                 namespace: Some(pod.namespace.clone()),
-                object: pod.object.clone(),
+                object: pod.workload.to_string(),
                 destination: None,
                 port: None,
                 detail,
@@ -65,7 +66,7 @@ pub(super) fn config(pod: &PodLike, rules: &Rules, out: &mut Vec<Finding>) {
                 found,
                 Kind::ConfigEndpoint,
                 &pod.namespace,
-                &pod.object,
+                &pod.workload.to_string(),
                 &place,
                 out,
             );
@@ -86,7 +87,7 @@ pub(super) fn config(pod: &PodLike, rules: &Rules, out: &mut Vec<Finding>) {
 
 /// A finding when the container's image comes from a registry outside the internal list
 /// (or the cluster). Docker Hub is the default registry, `library/` its default namespace.
-fn image(pod: &PodLike, c: &Container, rules: &Rules, out: &mut Vec<Finding>) {
+fn image(pod: &Pod, c: &Container, rules: &Rules, out: &mut Vec<Finding>) {
     let Some(image) = c.image.as_deref().map(str::trim).filter(|i| !i.is_empty()) else {
         return;
     };
@@ -117,7 +118,7 @@ fn image(pod: &PodLike, c: &Container, rules: &Rules, out: &mut Vec<Finding>) {
         severity: Severity::Low,
         kind: Kind::ExternalImage,
         namespace: Some(pod.namespace.clone()),
-        object: pod.object.clone(),
+        object: pod.workload.to_string(),
         destination: Some(registry.to_string()),
         port: None,
         detail: format!("image {path}{pinned} of container {}", c.name),

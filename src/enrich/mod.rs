@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::event::Endpoint;
 pub use names::NameCache;
-pub use pods::{PodRecord, PodTable, PodsError, workload};
+pub use pods::{PodRecord, PodTable, PodsError};
 pub use watch::watch;
 
 /// The pod table as the stage reads it: swapped whole when the cluster changes.

@@ -1,7 +1,5 @@
-//! The pod table: pod IP -> namespace, pod and owning workload, from Kubernetes objects
-//! (`kubectl get pods,replicasets,jobs -A -o json`, or a watch). Workloads are found through
-//! ownerReferences: Pod -> ReplicaSet -> Deployment, Pod -> Job -> CronJob, StatefulSet,
-//! DaemonSet, else the pod itself.
+//! The pod table: pod IP -> namespace, pod and owning workload, from the cluster model
+//! (a `kubectl get pods,replicasets,jobs -A -o json` file, or a watch).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,11 +8,12 @@ use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
-use serde::Deserialize;
-use serde_json::Value;
+use k8s_openapi::api::core::v1::Pod as K8sPod;
 use time::OffsetDateTime;
+
+use crate::cluster::load::Loader;
+use crate::cluster::pod::Identity;
+use crate::cluster::{Owners, Pod};
 
 /// One pod as the table keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +36,8 @@ pub enum PodsError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path} is not the JSON of `kubectl get pods -A -o json`: {source}")]
-    Json {
-        path: String,
-        source: serde_json::Error,
-    },
+    #[error("{path} is not the JSON or YAML of `kubectl get pods -A -o json`: {reason}")]
+    Unreadable { path: String, reason: String },
 }
 
 /// Pods by IP. Several pods may have held one IP over time (reuse after a pod ends).
@@ -50,82 +46,66 @@ pub struct PodTable {
     by_ip: HashMap<IpAddr, Vec<Arc<PodRecord>>>,
 }
 
-/// A controller's own controller, by (namespace, kind, name).
-type Owners = HashMap<(String, String, String), OwnerReference>;
-
 impl PodTable {
-    /// Loads a JSON file holding a `List` of objects (or one object): Pods, and optionally
-    /// the ReplicaSets and Jobs that own them. Other kinds are ignored.
+    /// Loads a file of Pods (a List, or objects), with the ReplicaSets and Jobs that own
+    /// them when present. Other kinds are ignored; a file that does not parse is an error.
     pub fn load(path: &Path) -> Result<PodTable, PodsError> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| PodsError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| PodsError::Read {
             path: name.clone(),
             source,
         })?;
-        let doc: Value = serde_json::from_slice(&bytes).map_err(|source| PodsError::Json {
-            path: name.clone(),
-            source,
-        })?;
-        let items = match doc {
-            Value::Object(mut o) if o.get("items").is_some_and(Value::is_array) => {
-                match o.remove("items") {
-                    Some(Value::Array(items)) => items,
-                    _ => Vec::new(),
-                }
-            }
-            other => vec![other],
-        };
-        PodTable::from_objects(items).map_err(|source| PodsError::Json { path: name, source })
+        let mut loader = Loader::default();
+        loader.add_text(&text, &name);
+        let cluster = loader.finish();
+        if let Some(problem) = cluster.unavailable.first() {
+            return Err(PodsError::Unreadable {
+                path: name,
+                reason: format!("{}: {}", problem.resource, problem.reason),
+            });
+        }
+        Ok(PodTable::from_pods(cluster.pods.iter()))
     }
 
-    /// Builds the table from decoded objects of any kind. Each pod is decoded and dropped in
-    /// turn: a cluster's typed pods at once would be most of a scan's memory.
-    pub fn from_objects(items: Vec<Value>) -> Result<PodTable, serde_json::Error> {
-        let is_pod = |item: &Value| item.get("kind").and_then(Value::as_str) == Some("Pod");
-        let mut owners = Owners::new();
-        for item in &items {
-            match item.get("kind").and_then(Value::as_str) {
-                Some("ReplicaSet") => {
-                    let rs = ReplicaSet::deserialize(item)?;
-                    remember_owner(&mut owners, "ReplicaSet", &rs.metadata);
-                }
-                Some("Job") => {
-                    remember_owner(&mut owners, "Job", &Job::deserialize(item)?.metadata)
-                }
-                _ => {}
-            }
-        }
-        let mut table = PodTable::default();
-        for item in items.into_iter().filter(is_pod) {
-            table.add(&serde_json::from_value::<Pod>(item)?, &owners);
-        }
-        Ok(table)
-    }
-
-    /// Builds the table from pods and the controllers that may own them.
-    pub fn build<'a>(
-        pods: impl Iterator<Item = &'a Pod>,
-        replicasets: impl Iterator<Item = &'a ReplicaSet>,
-        jobs: impl Iterator<Item = &'a Job>,
-    ) -> PodTable {
-        let mut owners = Owners::new();
-        for rs in replicasets {
-            remember_owner(&mut owners, "ReplicaSet", &rs.metadata);
-        }
-        for job in jobs {
-            remember_owner(&mut owners, "Job", &job.metadata);
-        }
+    /// Builds the table from the model's pods.
+    pub fn from_pods<'a>(pods: impl Iterator<Item = &'a Pod>) -> PodTable {
         let mut table = PodTable::default();
         for pod in pods {
-            table.add(pod, &owners);
+            if let Some(record) = record_of(pod) {
+                table.insert(record);
+            }
         }
         table
     }
 
-    fn add(&mut self, pod: &Pod, owners: &Owners) {
-        if let Some(record) = record_of(pod, owners) {
-            self.insert(record);
+    /// Builds the table from watched pods and the controllers that may own them.
+    pub fn build<'a>(
+        pods: impl Iterator<Item = &'a K8sPod>,
+        replicasets: impl Iterator<Item = &'a ReplicaSet>,
+        jobs: impl Iterator<Item = &'a Job>,
+    ) -> PodTable {
+        let mut owners = Owners::default();
+        for rs in replicasets {
+            owners.remember("ReplicaSet", &rs.metadata);
         }
+        for job in jobs {
+            owners.remember("Job", &job.metadata);
+        }
+        let mut table = PodTable::default();
+        for id in pods.filter_map(|p| Identity::of(p, &owners)) {
+            if !id.host_network && !id.ips.is_empty() {
+                table.insert(PodRecord {
+                    namespace: id.namespace,
+                    name: id.name,
+                    workload_kind: id.workload.kind,
+                    workload: id.workload.name,
+                    ips: id.ips,
+                    start: id.start,
+                    end: id.end,
+                });
+            }
+        }
+        table
     }
 
     fn insert(&mut self, record: PodRecord) {
@@ -161,111 +141,27 @@ impl PodTable {
     }
 }
 
-fn remember_owner(owners: &mut Owners, kind: &str, meta: &ObjectMeta) {
-    let (Some(ns), Some(name)) = (&meta.namespace, &meta.name) else {
-        return;
-    };
-    if let Some(owner) = controller_of(meta) {
-        owners.insert((ns.clone(), kind.to_string(), name.clone()), owner.clone());
-    }
-}
-
-fn controller_of(meta: &ObjectMeta) -> Option<&OwnerReference> {
-    let refs = meta.owner_references.as_deref()?;
-    refs.iter()
-        .find(|r| r.controller == Some(true))
-        .or(refs.first())
-}
-
-/// (kind, name) of the workload that owns the pod, from its own metadata alone (a
-/// Deployment's name from its ReplicaSet's, else the owner, else the pod).
-pub fn workload(pod: &Pod) -> (String, String) {
-    let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
-    workload_of(pod, ns, &Owners::new())
-}
-
-/// (kind, name) of the workload that owns the pod.
-fn workload_of(pod: &Pod, ns: &str, owners: &Owners) -> (String, String) {
-    let meta = &pod.metadata;
-    let name = meta.name.clone().unwrap_or_default();
-    let Some(owner) = controller_of(meta) else {
-        return ("Pod".into(), name);
-    };
-    let key = (ns.to_string(), owner.kind.clone(), owner.name.clone());
-    if let Some(top) = owners.get(&key) {
-        return (top.kind.clone(), top.name.clone());
-    }
-    // Without the ReplicaSet object: the Deployment controller names its ReplicaSets
-    // `<deployment>-<pod-template-hash>` and labels their pods with that hash.
-    let hash = meta
-        .labels
-        .as_ref()
-        .and_then(|l| l.get("pod-template-hash"));
-    if owner.kind == "ReplicaSet"
-        && let Some(deployment) = hash.and_then(|h| owner.name.strip_suffix(&format!("-{h}")))
-    {
-        return ("Deployment".into(), deployment.to_string());
-    }
-    (owner.kind.clone(), owner.name.clone())
-}
-
-fn timestamp(t: &Time) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(t.0.as_nanosecond()).ok()
-}
-
-fn record_of(pod: &Pod, owners: &Owners) -> Option<PodRecord> {
-    let meta = &pod.metadata;
-    let namespace = meta.namespace.clone()?;
-    let name = meta.name.clone()?;
-    // A hostNetwork pod shares its node's IP: attributing that IP to it would be wrong.
-    if pod.spec.as_ref().and_then(|s| s.host_network) == Some(true) {
+/// A pod's record; none for templates, pods without an address and hostNetwork pods (they
+/// share their node's IP: attributing it to one of them would be wrong).
+fn record_of(pod: &Pod) -> Option<PodRecord> {
+    if pod.template || pod.host_network || pod.ips.is_empty() {
         return None;
     }
-    let status = pod.status.as_ref()?;
-    let mut ips: Vec<IpAddr> = status
-        .pod_ips
-        .iter()
-        .flatten()
-        .filter_map(|p| p.ip.parse().ok())
-        .chain(status.pod_ip.as_deref().and_then(|ip| ip.parse().ok()))
-        .collect();
-    ips.sort();
-    ips.dedup();
-    if ips.is_empty() {
-        return None;
-    }
-    let finished = matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"));
-    let finished_at = finished
-        .then(|| {
-            status
-                .container_statuses
-                .iter()
-                .flatten()
-                .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref())
-                .filter_map(timestamp)
-                .max()
-        })
-        .flatten();
-    let (workload_kind, workload) = workload_of(pod, &namespace, owners);
     Some(PodRecord {
-        namespace,
-        name,
-        workload_kind,
-        workload,
-        ips,
-        start: status.start_time.as_ref().and_then(timestamp),
-        end: meta
-            .deletion_timestamp
-            .as_ref()
-            .and_then(timestamp)
-            .or(finished_at),
+        namespace: pod.namespace.clone(),
+        name: pod.name.clone(),
+        workload_kind: pod.workload.kind.clone(),
+        workload: pod.workload.name.clone(),
+        ips: pod.ips.clone(),
+        start: pod.start,
+        end: pod.end,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn pod(ns: &str, name: &str, ip: &str, owner: Option<(&str, &str)>, extra: Value) -> Value {
         let mut p = json!({
@@ -292,6 +188,12 @@ mod tests {
             }
             (a, b) => *a = b,
         }
+    }
+
+    fn table_of(objects: Vec<Value>) -> PodTable {
+        let mut loader = Loader::default();
+        loader.add(Value::Array(objects), "test");
+        PodTable::from_pods(loader.finish().pods.iter())
     }
 
     fn at(s: &str) -> OffsetDateTime {
@@ -334,7 +236,7 @@ mod tests {
             ),
             pod("default", "debug", "10.244.1.13", None, json!({})),
         ];
-        let table = PodTable::from_objects(objects).unwrap();
+        let table = table_of(objects);
         let t = at("2024-05-14T09:00:00Z");
         let w = |ip: &str| {
             table.lookup(ip.parse().unwrap(), t).map(|p| {
@@ -377,7 +279,7 @@ mod tests {
                 json!({"status": {"startTime": "2024-05-14T08:40:00Z"}}),
             ),
         ];
-        let table = PodTable::from_objects(objects).unwrap();
+        let table = table_of(objects);
         let name = |t: &str| {
             table
                 .lookup("10.244.2.2".parse().unwrap(), at(t))
