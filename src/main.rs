@@ -37,6 +37,8 @@ fn main() -> ExitCode {
             Command::Run(args) => cli::run(args).await,
             Command::Check(args) => cli::check(args),
             Command::Audit(args) => cli::audit(args).await,
+            Command::Policy(cli::PolicyCommand::Query(args)) => cli::policy_query(args).await,
+            Command::Policy(cli::PolicyCommand::Check(args)) => cli::policy_check(args).await,
         }
     });
     // A source may still block in a read of stdin; nothing it holds is needed any more.

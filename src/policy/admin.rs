@@ -6,7 +6,7 @@
 use super::names::admin_domain;
 use super::{Connection, Decision, Direction, Evaluator, Layer, Target, in_cidr, protocol_is};
 use crate::cluster::Pod;
-use crate::cluster::admin::{AdminPeer, AdminPolicy, AdminPort, PodPeer, Subject};
+use crate::cluster::admin::{AdminPeer, AdminPolicy, AdminPort, AdminRule, PodPeer, Subject};
 use crate::cluster::selector::{Keys, matches};
 
 pub(super) enum Outcome {
@@ -33,22 +33,6 @@ fn pod_peer(ev: &Evaluator, peer: &PodPeer, pod: &Pod) -> bool {
     let ns_labels = ev.cluster.namespace_labels(&pod.namespace);
     matches(&peer.namespace_selector, ns_labels, Keys::Kubernetes)
         && matches(&peer.pod_selector, &pod.labels, Keys::Kubernetes)
-}
-
-/// The policies (ANPs and the BANP) whose subject is the pod and which have egress rules.
-pub(super) fn subjects(
-    admin: &[&AdminPolicy],
-    baseline: Option<&AdminPolicy>,
-    pod: &Pod,
-    ev: &Evaluator,
-) -> Vec<String> {
-    admin
-        .iter()
-        .copied()
-        .chain(baseline)
-        .filter(|p| !p.egress.is_empty() && selects(ev, &p.subject, pod))
-        .map(AdminPolicy::title)
-        .collect()
 }
 
 /// The first rule, in priority order, that matches the connection for `subject`.
@@ -78,10 +62,7 @@ pub(super) fn tier(
             if !(ports_ok && peer_ok) {
                 continue;
             }
-            let name = match rule.name.as_str() {
-                "" => format!("{} {}[{i}]", policy.title(), dir.as_str()),
-                n => format!("{} {}[{i}] ({n})", policy.title(), dir.as_str()),
-            };
+            let name = rule_name(policy, dir, i, rule);
             let layer = Layer::AdminNetworkPolicy;
             return match rule.action.as_str() {
                 "Allow" => Outcome::Decided(super::allow(layer, Some(name), "allowed".into())),
@@ -96,6 +77,19 @@ pub(super) fn tier(
         }
     }
     outcome
+}
+
+/// How answers name a rule: `AdminNetworkPolicy name egress[0] (rule-name)`.
+pub(super) fn rule_name(
+    policy: &AdminPolicy,
+    dir: Direction,
+    i: usize,
+    rule: &AdminRule,
+) -> String {
+    match rule.name.as_str() {
+        "" => format!("{} {}[{i}]", policy.title(), dir.as_str()),
+        n => format!("{} {}[{i}] ({n})", policy.title(), dir.as_str()),
+    }
 }
 
 fn port_matches(p: &AdminPort, conn: &Connection) -> bool {

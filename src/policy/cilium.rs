@@ -118,13 +118,9 @@ pub(super) fn judge(ev: &Evaluator, conn: &Connection, dir: Direction, subject: 
     let dns = dns_patterns(&selected);
     for (policy, spec, rule) in &selected {
         let (allow, deny, default) = rules_of(rule, dir);
-        let title = policy.title();
-        let at = |what: &str, i: usize| match policy.rules.len() {
-            1 => format!("{title} {what}[{i}]"),
-            _ => format!("{title} specs[{spec}].{what}[{i}]"),
-        };
+        let at = |what: &str, i: usize| rule_name(policy, *spec, what, i);
         if (!allow.is_empty() || !deny.is_empty()) && default != Some(false) {
-            found.isolating.push(title.clone());
+            found.isolating.push(policy.title());
         }
         let what = match dir {
             Direction::Egress => "egressDeny",
@@ -153,6 +149,15 @@ pub(super) fn judge(ev: &Evaluator, conn: &Connection, dir: Direction, subject: 
         }
     }
     found
+}
+
+/// How answers name a rule: `CiliumNetworkPolicy ns/name egress[1]`, with `specs[i].` when
+/// the policy has several.
+pub(super) fn rule_name(policy: &CiliumPolicy, spec: usize, what: &str, i: usize) -> String {
+    match policy.rules.len() {
+        1 => format!("{} {what}[{i}]", policy.title()),
+        _ => format!("{} specs[{spec}].{what}[{i}]", policy.title()),
+    }
 }
 
 /// Whether one rule's peers and ports match. `dns`: the pod's DNS-proxy patterns, for

@@ -6,12 +6,14 @@
 //! rule that decided it, or why nothing allows it.
 
 mod admin;
-// pub mod check;
+pub mod allowances;
+pub mod check;
 mod cilium;
 mod istio;
 pub mod names;
 mod netpol;
 pub mod query;
+pub mod render;
 #[cfg(test)]
 mod tests;
 
@@ -281,13 +283,13 @@ impl<'c> Evaluator<'c> {
         }
     }
 
-    /// The policies that isolate the pod for egress (empty: it may connect anywhere).
+    /// The policies that isolate the pod for egress (default deny: NetworkPolicies and
+    /// Cilium's); empty: it may connect anywhere no admin policy denies.
     pub fn egress_isolation(&self, pod: &Pod) -> Vec<String> {
         if pod.host_network {
             return Vec::new();
         }
-        let mut by: Vec<String> = admin::subjects(&self.admin, self.baseline, pod, self);
-        by.extend(netpol::isolating(self, pod, Direction::Egress));
+        let mut by = netpol::isolating(self, pod, Direction::Egress);
         by.extend(cilium::isolating(self, pod, Direction::Egress));
         by
     }
@@ -335,18 +337,19 @@ impl<'c> Evaluator<'c> {
         subject: &Pod,
         notes: &mut Vec<String>,
     ) -> (Decision, bool) {
-        let mut isolated = false;
-        match admin::tier(self, &self.admin, conn, dir, subject) {
-            admin::Outcome::Decided(d) => return (d, true),
+        // Admin policies decide by their rules; selecting a pod does not isolate it.
+        let mut admin_selected = false;
+        let outcome = admin::tier(self, &self.admin, conn, dir, subject);
+        if self.cilium && !matches!(outcome, admin::Outcome::None) {
+            notes.push("CNI-dependent: Cilium does not enforce AdminNetworkPolicies".into());
+        }
+        match outcome {
+            admin::Outcome::Decided(d) => return (d, false),
             admin::Outcome::Passed(rule) => {
-                isolated = true;
                 notes.push(format!("passed to NetworkPolicies by {rule}"));
             }
-            admin::Outcome::Selected => isolated = true,
+            admin::Outcome::Selected => admin_selected = true,
             admin::Outcome::None => {}
-        }
-        if self.cilium && !self.admin.is_empty() {
-            notes.push("Cilium does not enforce AdminNetworkPolicies".into());
         }
         let mut found = netpol::judge(self, conn, dir, subject);
         if self.cilium {
@@ -354,74 +357,56 @@ impl<'c> Evaluator<'c> {
         }
         notes.append(&mut found.notes);
         if let Some(rule) = found.denied_by {
-            return (
-                deny(
-                    Layer::NetworkPolicy,
-                    Some(rule.clone()),
-                    format!("denied by {rule}"),
-                ),
-                true,
-            );
+            let reason = format!("denied by {rule}");
+            return (deny(Layer::NetworkPolicy, Some(rule), reason), true);
         }
         if !found.isolating.is_empty() {
             found.isolating.sort();
             found.isolating.dedup();
             let by = found.isolating.join(", ");
             let mut rules = found.allowed_by.into_iter();
-            return match rules.next() {
-                Some(rule) => {
-                    let mut d = allow(
-                        Layer::NetworkPolicy,
-                        Some(rule),
-                        format!("isolated by {by}"),
-                    );
-                    d.also = rules.collect();
-                    (d, true)
+            let Some(rule) = rules.next() else {
+                let (to, peer) = match dir {
+                    Direction::Egress => ("to", conn.to_text()),
+                    Direction::Ingress => ("from", format!("pod {}", conn.from.qualified())),
+                };
+                let mut reason = format!(
+                    "isolated by {by}; no rule allows {} {to} {peer}",
+                    conn.port_text()
+                );
+                for hint in found.hints {
+                    reason.push_str("; ");
+                    reason.push_str(&hint);
                 }
-                None => {
-                    let mut reason = format!(
-                        "isolated by {by}; no rule allows {} {} {}",
-                        conn.port_text(),
-                        if dir == Direction::Egress {
-                            "to"
-                        } else {
-                            "from"
-                        },
-                        if dir == Direction::Egress {
-                            conn.to_text()
-                        } else {
-                            format!("pod {}", conn.from.qualified())
-                        },
-                    );
-                    for hint in found.hints {
-                        reason.push_str("; ");
-                        reason.push_str(&hint);
-                    }
-                    (deny(Layer::NetworkPolicy, None, reason), true)
-                }
+                return (deny(Layer::NetworkPolicy, None, reason), true);
             };
+            let mut d = allow(
+                Layer::NetworkPolicy,
+                Some(rule),
+                format!("isolated by {by}"),
+            );
+            d.also = rules.collect();
+            return (d, true);
         }
         if let Some(baseline) = self.baseline {
             match admin::tier(self, &[baseline], conn, dir, subject) {
                 admin::Outcome::Decided(mut d) => {
                     d.layer = Layer::BaselineAdminNetworkPolicy;
-                    return (d, true);
+                    return (d, false);
                 }
-                admin::Outcome::Selected | admin::Outcome::Passed(_) => isolated = true,
+                admin::Outcome::Selected | admin::Outcome::Passed(_) => admin_selected = true,
                 admin::Outcome::None => {}
             }
         }
-        let reason = if isolated {
-            "no rule of the policies selecting it matched: allowed".to_string()
-        } else {
-            format!("no {} policy selects {}", dir.as_str(), subject.qualified())
-        };
-        let layer = if isolated {
-            Layer::NetworkPolicy
-        } else {
-            Layer::Unrestricted
-        };
-        (allow(layer, None, reason), isolated)
+        let mut reason = format!(
+            "no {} policy isolates {}",
+            dir.as_str(),
+            subject.qualified()
+        );
+        if admin_selected {
+            reason.push_str("; no admin policy rule matched");
+        }
+        (allow(Layer::Unrestricted, None, reason), false)
     }
 }
 

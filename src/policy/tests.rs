@@ -235,7 +235,7 @@ fn network_policy_isolation_and_types() {
             53,
         )
         .from("payments/api")
-        .allowed("no egress policy selects payments/api"),
+        .allowed("no egress policy isolates payments/api"),
     ]);
 }
 
@@ -376,7 +376,7 @@ fn admin_policies_by_priority_with_pass_and_baseline() {
         case("nothing matched: allowed", ADMIN, "198.51.100.3", 443)
             .from("payments/api")
             .named("kubernetes.io")
-            .allowed("no rule of the policies selecting it matched"),
+            .allowed("no egress policy isolates payments/api; no admin policy rule matched"),
     ]);
 }
 
@@ -532,7 +532,7 @@ fn cilium_default_deny_fqdn_and_cidr() {
         case("enableDefaultDeny egress false", CILIUM_FQDN, "8.8.8.8", 53)
             .from("payments/api")
             .udp()
-            .allowed("no egress policy selects payments/api"),
+            .allowed("no egress policy isolates payments/api"),
     ]);
 }
 

@@ -1,5 +1,10 @@
 //! Command line: `scan` (one-shot over files), `run` (a pipeline from a config file),
-//! `check` (validate a config file) and `audit` (the egress cluster objects declare).
+//! `check` (validate a config file), `audit` (the egress cluster objects declare) and
+//! `policy` (what the policies allow of it).
+
+mod policy;
+
+pub use policy::{PolicyCommand, check as policy_check, query as policy_query};
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -37,6 +42,10 @@ pub enum Command {
     /// Report the egress the cluster's configuration declares or allows: from the API, or
     /// from `kubectl get -o json|yaml` files.
     Audit(AuditArgs),
+    /// What the cluster's policies allow: per connection (`query`), or for every observed
+    /// edge (`check`).
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// How destinations are judged internal, for commands that take it from the command line.
@@ -76,6 +85,16 @@ impl ClassifyArgs {
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
+    #[command(flatten)]
+    pub inputs: ScanInputs,
+    /// Output encoding; default: table on a terminal, else json.
+    #[arg(long, value_enum)]
+    pub output: Option<Encoding>,
+}
+
+/// What a scan reads, and how it judges and names what it finds.
+#[derive(Debug, Args)]
+pub struct ScanInputs {
     /// Input format; `auto` detects it per file, and CRI/docker wrapping per line.
     #[arg(long, value_enum, default_value_t = Format::Auto)]
     pub format: Format,
@@ -85,9 +104,6 @@ pub struct ScanArgs {
     /// behind client IPs; replaces enrich.pods_file.
     #[arg(long, value_name = "FILE")]
     pub pods: Option<PathBuf>,
-    /// Output encoding; default: table on a terminal, else json.
-    #[arg(long, value_enum)]
-    pub output: Option<Encoding>,
     /// Files to read; `-` or none reads stdin.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -158,6 +174,32 @@ pub struct CheckArgs {
 pub type Exit = std::process::ExitCode;
 
 pub async fn scan(args: ScanArgs) -> Result<Exit> {
+    let report = scan_inputs(args.inputs, None).await?;
+    let inventory = &report.inventory;
+    let totals = report.totals();
+    // Written as it is built: the document of a large inventory is never whole in memory.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match for_terminal(args.output, Encoding::Table, Encoding::Json) {
+        Encoding::Json => {
+            let doc = output::InventoryDoc::new(inventory.destinations(), totals);
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            out.write_all(b"\n")?;
+        }
+        Encoding::Table => {
+            output::write_table(&mut out, || inventory.destinations())?;
+            let summary = output::summary(inventory.len(), inventory.edge_count(), &totals);
+            writeln!(out, "\n{summary}")?;
+        }
+    }
+    out.flush()?;
+    Ok(Exit::SUCCESS)
+}
+
+/// Runs a scan to the inputs' end; `pods` names the sources when `--pods` does not.
+async fn scan_inputs(
+    args: ScanInputs,
+    pods: Option<crate::enrich::SharedPods>,
+) -> Result<pipeline::Report> {
     let mut settings = args.classify.settings()?;
     if args.pods.is_some() {
         settings.enrich.pods_file = args.pods;
@@ -199,26 +241,11 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
     }
     let judge = settings.judge()?;
     let shutdown = shutdown_on_signal();
-    let pods = settings.pod_table(&shutdown).await?;
-    let report = pipeline::run(&settings, judge, pods, &[], shutdown).await?;
-    let inventory = &report.inventory;
-    let totals = report.totals();
-    // Written as it is built: the document of a large inventory is never whole in memory.
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match for_terminal(args.output, Encoding::Table, Encoding::Json) {
-        Encoding::Json => {
-            let doc = output::InventoryDoc::new(inventory.destinations(), totals);
-            serde_json::to_writer_pretty(&mut out, &doc)?;
-            out.write_all(b"\n")?;
-        }
-        Encoding::Table => {
-            output::write_table(&mut out, || inventory.destinations())?;
-            let summary = output::summary(inventory.len(), inventory.edge_count(), &totals);
-            writeln!(out, "\n{summary}")?;
-        }
-    }
-    out.flush()?;
-    Ok(Exit::SUCCESS)
+    let pods = match settings.pod_table(&shutdown).await? {
+        Some(table) => Some(table),
+        None => pods,
+    };
+    Ok(pipeline::run(&settings, judge, pods, &[], shutdown).await?)
 }
 
 /// The output asked for; else `table` on a terminal, `other` elsewhere.

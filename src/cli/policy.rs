@@ -1,0 +1,240 @@
+//! `policy query` and `policy check`: the evaluator at the command line.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use arc_swap::ArcSwap;
+use clap::{Args, Subcommand};
+
+use super::{Exit, ScanInputs, for_terminal, read_files, read_live, scan_inputs};
+use crate::cluster::Cluster;
+use crate::enrich::PodTable;
+use crate::policy::check::{self, Status};
+use crate::policy::query::{Query, Resolver, readable};
+use crate::policy::{Evaluator, render};
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Answer connections (JSON lines, or one from the flags): allowed or denied, by which
+    /// rule, on the egress and the ingress side.
+    Query(QueryArgs),
+    /// Judge every observed edge against the policies: allowed, denied, unrestricted; and
+    /// list declared allowances never used.
+    Check(CheckArgs),
+}
+
+/// Where the cluster's objects come from.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Read the cluster from the API (kubeconfig, else the in-cluster service account).
+    #[arg(long)]
+    pub live: bool,
+    /// Kubeconfig file for --live (default: KUBECONFIG, ~/.kube/config, in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context for --live.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+impl ClusterArgs {
+    /// The cluster from `files` (`live` among them means the API), or from the API.
+    async fn read(&self, files: &[PathBuf]) -> Result<Cluster> {
+        let live = self.live || files.iter().any(|f| f.as_os_str() == "live");
+        match (live, files.iter().any(|f| f.as_os_str() != "live")) {
+            (true, true) => {
+                bail!("the cluster comes from the API (--live) or from files, not both")
+            }
+            (true, false) => {
+                let client =
+                    crate::kubernetes::client(self.kubeconfig.as_deref(), self.context.as_deref())
+                        .await?;
+                read_live(&client, None).await
+            }
+            (false, true) => read_files(files, None),
+            (false, false) => bail!("no cluster objects: name files or directories, or --live"),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// `kubectl get -o json|yaml` files or directories (`-` is stdin).
+    #[arg(value_name = "CLUSTER")]
+    pub cluster: Vec<PathBuf>,
+    #[command(flatten)]
+    pub source: ClusterArgs,
+    /// Questions as JSON lines (`-` is stdin): {"from": "NS/NAME", "to": "IP"|"NS/NAME",
+    /// "port": 443, "protocol": "TCP", "name": "api.example.com"}.
+    #[arg(long, value_name = "FILE")]
+    pub queries: Option<PathBuf>,
+    /// One question instead: the source pod or workload, `NS/NAME`.
+    #[arg(long, value_name = "NS/NAME", conflicts_with = "queries")]
+    pub from: Option<String>,
+    /// The destination: an address or `NS/NAME`.
+    #[arg(long, value_name = "IP|NS/NAME", requires = "from")]
+    pub to: Option<String>,
+    #[arg(long, requires = "from")]
+    pub port: Option<u16>,
+    /// TCP (default), UDP or SCTP.
+    #[arg(long, requires = "from")]
+    pub protocol: Option<String>,
+    /// The DNS name asked for, for FQDN and host rules.
+    #[arg(long, requires = "from")]
+    pub name: Option<String>,
+    /// Print the one answer as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn query(args: QueryArgs) -> Result<Exit> {
+    let stdin_twice = args.cluster.iter().any(|f| f.as_os_str() == "-")
+        && args
+            .queries
+            .as_deref()
+            .is_some_and(|q| q.as_os_str() == "-");
+    if stdin_twice {
+        bail!("--queries - and a cluster file - cannot both read stdin");
+    }
+    let cluster = args.source.read(&args.cluster).await?;
+    let resolver = Resolver::new(Evaluator::new(&cluster));
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if let Some(from) = args.from {
+        let Some(to) = args.to else {
+            bail!("--from needs --to");
+        };
+        let query = Query {
+            from,
+            to,
+            port: args.port,
+            protocol: args.protocol,
+            name: args.name,
+        };
+        let answer = resolver.answer(query);
+        if args.json {
+            serde_json::to_writer(&mut out, &answer)?;
+            writeln!(out)?;
+        } else {
+            out.write_all(readable(&answer).as_bytes())?;
+        }
+        out.flush()?;
+        return Ok(match (&answer.verdict, &answer.error) {
+            (Some(v), _) if v.allowed => Exit::SUCCESS,
+            (_, Some(_)) => Exit::FAILURE,
+            _ => Exit::from(2),
+        });
+    }
+    let input: Box<dyn BufRead> = match args.queries.as_deref() {
+        None => bail!("give --queries FILE (or -), or one question with --from and --to"),
+        Some(p) if p.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
+        Some(p) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )),
+    };
+    for (n, line) in input.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Query>(&line) {
+            Ok(query) => serde_json::to_writer(&mut out, &resolver.answer(query))?,
+            Err(e) => serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({"line": n + 1, "error": format!("not a query: {e}")}),
+            )?,
+        }
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(Exit::SUCCESS)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckOutput {
+    Table,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// An observed edge the policies deny.
+    Denied,
+    /// A declared allowance no observed edge used.
+    Unused,
+    /// An observed edge of a workload no policy restricts.
+    Unrestricted,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The inventory: a file sink's snapshot or a `scan --output json` document (else the
+    /// scan inputs are scanned).
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    #[command(flatten)]
+    pub scan: ScanInputs,
+    /// `kubectl get -o json|yaml` files or directories (repeatable; `live` for the API).
+    #[arg(long = "cluster", value_name = "FILE|DIR")]
+    pub cluster: Vec<PathBuf>,
+    #[command(flatten)]
+    pub source: ClusterArgs,
+    /// Output: default table on a terminal, else json.
+    #[arg(long, value_enum)]
+    pub output: Option<CheckOutput>,
+    /// Exit 2 when a row of this class exists (repeatable): for CI gates.
+    #[arg(long = "fail-on", value_enum, value_name = "CLASS")]
+    pub fail_on: Vec<FailOn>,
+}
+
+pub async fn check(args: CheckArgs) -> Result<Exit> {
+    let cluster = args.source.read(&args.cluster).await?;
+    let destinations = match &args.inventory {
+        Some(path) => {
+            if !args.scan.files.is_empty() {
+                bail!("--inventory or scan inputs, not both");
+            }
+            let destinations = crate::snapshot::load(path)?;
+            if destinations.is_empty() && !path.is_file() {
+                bail!("cannot read {}: no such file", path.display());
+            }
+            destinations
+        }
+        None => {
+            // The cluster's own pods name the sources when --pods does not.
+            let table = PodTable::from_pods(cluster.pods.iter());
+            let pods = Some(Arc::new(ArcSwap::from_pointee(table)));
+            let report = scan_inputs(args.scan, pods).await?;
+            report.inventory.destinations().collect()
+        }
+    };
+    let resolver = Resolver::new(Evaluator::new(&cluster));
+    let report = check::check(&resolver, destinations.into_iter());
+    let text = match for_terminal(args.output, CheckOutput::Table, CheckOutput::Json) {
+        CheckOutput::Json => serde_json::to_string_pretty(&report)? + "\n",
+        CheckOutput::Table => render::table(&report),
+        CheckOutput::Markdown => render::markdown(&report),
+    };
+    super::print(&text)?;
+    let tripped: Vec<&str> = args
+        .fail_on
+        .iter()
+        .filter(|class| match class {
+            FailOn::Denied => report.totals.denied > 0,
+            FailOn::Unrestricted => report.totals.unrestricted > 0,
+            FailOn::Unused => !report.unused.is_empty(),
+        })
+        .map(|class| match class {
+            FailOn::Denied => Status::Denied.as_str(),
+            FailOn::Unrestricted => Status::Unrestricted.as_str(),
+            FailOn::Unused => "unused",
+        })
+        .collect();
+    if tripped.is_empty() {
+        return Ok(Exit::SUCCESS);
+    }
+    eprintln!("egress-scout: --fail-on {}: present", tripped.join(", "));
+    Ok(Exit::from(2))
+}
