@@ -340,10 +340,18 @@ async fn live_cluster_matches_files_and_reports_what_it_cannot_read() {
     ]));
     let live = audit_live(&cluster.kubeconfig, &[]).await;
     assert_eq!(live["findings"], offline["findings"]);
+    let missing = |resource: &str| {
+        json!({"resource": resource,
+        "reason": "not served by this cluster (CRD not installed)"})
+    };
     assert_eq!(
         live["summary"]["unavailable"],
-        json!([{"resource": "ciliumclusterwidenetworkpolicies.cilium.io",
-                "reason": "not served by this cluster (CRD not installed)"}])
+        json!([
+            missing("adminnetworkpolicies.policy.networking.k8s.io"),
+            missing("baselineadminnetworkpolicies.policy.networking.k8s.io"),
+            missing("ciliumclusterwidenetworkpolicies.cilium.io"),
+            missing("sidecars.networking.istio.io"),
+        ])
     );
     assert_eq!(live["summary"]["mesh_outbound_policy"], "ALLOW_ANY");
 
@@ -373,13 +381,20 @@ async fn live_cluster_matches_files_and_reports_what_it_cannot_read() {
     assert_eq!(
         refused,
         BTreeSet::from([
-            "networkpolicies",
+            "namespaces",
+            "replicasets.apps",
+            "jobs.batch",
+            "services",
+            "networkpolicies.networking.k8s.io",
             "istio-system/configmaps",
             "serviceentries.networking.istio.io",
             "destinationrules.networking.istio.io",
             "ciliumnetworkpolicies.cilium.io",
             // RBAC answers before the API knows the resource is not served.
             "ciliumclusterwidenetworkpolicies.cilium.io",
+            "sidecars.networking.istio.io",
+            "adminnetworkpolicies.policy.networking.k8s.io",
+            "baselineadminnetworkpolicies.policy.networking.k8s.io",
         ])
     );
     let kinds: BTreeSet<&str> = limited["findings"]

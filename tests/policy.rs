@@ -25,6 +25,12 @@ fn edge(source: Value, ports: Value, verdicts: Value) -> Value {
            "evidence": ["envoy"], "verdicts": verdicts})
 }
 
+/// The edge as Hubble saw it.
+fn hubble(mut edge: Value) -> Value {
+    edge["evidence"] = json!(["hubble"]);
+    edge
+}
+
 fn destination(key: &str, ips: &[&str], edges: Vec<Value>) -> Value {
     let mut d = json!({"destination": key, "ips": ips, "count": 3, "source_count": edges.len(),
         "first_seen": "2026-12-01T08:00:00Z", "last_seen": "2026-12-01T09:00:00Z",
@@ -46,8 +52,8 @@ fn observed() -> Value {
     json!({"schema_version": 2, "destinations": [
         destination("api.stripe.com", &["52.1.2.3"], vec![edge(cart.clone(), https.clone(), none.clone())]),
         destination("evil.example.com", &["203.0.113.5"], vec![edge(cart.clone(), https.clone(), none.clone())]),
-        destination("169.254.169.254", &[], vec![edge(cart.clone(),
-            json!([{"port": 80, "protocol": "tcp", "count": 3}]), json!(["dropped"]))]),
+        destination("169.254.169.254", &[], vec![hubble(edge(cart.clone(),
+            json!([{"port": 80, "protocol": "tcp", "count": 3}]), json!(["dropped"])))]),
         destination("api.github.com", &["140.82.112.5"], vec![edge(web.clone(), https.clone(), none.clone())]),
         destination("www.google.com", &["142.250.1.1"], vec![edge(web.clone(), https.clone(), none.clone())]),
         destination("pypi.org", &["151.101.0.223"], vec![edge(batch.clone(), https.clone(), none.clone())]),

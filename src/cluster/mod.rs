@@ -152,21 +152,4 @@ impl Cluster {
         self.destination_rules.retain(|s| s.namespace == ns);
         self.sidecars.retain(|s| s.namespace == ns);
     }
-
-    /// The pods of `namespace` named `name`, else those of its workload `name` (any kind),
-    /// else its template: what a query's `NS/NAME` means. Running pods first.
-    pub fn pods_named(&self, namespace: &str, name: &str) -> Vec<&Pod> {
-        let in_ns = || self.pods.iter().filter(move |p| p.namespace == namespace);
-        let pod: Vec<&Pod> = in_ns().filter(|p| !p.template && p.name == name).collect();
-        if !pod.is_empty() {
-            return pod;
-        }
-        let mut workload: Vec<&Pod> = in_ns().filter(|p| p.workload.name == name).collect();
-        // A workload's pods stand for it; its template only when it has none.
-        if workload.iter().any(|p| !p.template) {
-            workload.retain(|p| !p.template);
-        }
-        workload.sort_by_key(|p| p.finished);
-        workload
-    }
 }

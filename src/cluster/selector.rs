@@ -45,15 +45,6 @@ pub fn matches(selector: &LabelSelector, labels: &BTreeMap<String, String>, keys
     })
 }
 
-/// Whether the selector names nothing: it selects everything.
-pub fn is_empty(selector: &LabelSelector) -> bool {
-    selector.match_labels.as_ref().is_none_or(|l| l.is_empty())
-        && selector
-            .match_expressions
-            .as_ref()
-            .is_none_or(|e| e.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use time::OffsetDateTime;
 
 use crate::classify::{Classifier, is_valid_hostname};
-use crate::event::{Endpoint, Fact, Observation, Protocol, SourceKind};
+use crate::event::{Endpoint, Fact, Observation, Protocol, SourceKind, Verdict};
 use crate::parse::coredns::{LineTime, Query};
 use crate::parse::envoy::AccessLog;
 use crate::parse::{Record, time as ts};
@@ -175,9 +175,8 @@ impl Judge {
         if cluster.starts_with("inbound|") || cluster.starts_with("InboundPassthroughCluster") {
             return Judgement::NotEgress("inbound");
         }
-        if cluster == "BlackHoleCluster" {
-            return Judgement::NotEgress("blackhole");
-        }
+        // REGISTRY_ONLY refused it: an attempt at egress, kept as one the mesh dropped.
+        let blackhole = cluster == "BlackHoleCluster";
         if a.upstream_cluster.is_none() && a.upstream_host.is_none() {
             return Judgement::NotEgress("no_upstream");
         }
@@ -223,7 +222,7 @@ impl Judge {
         let dialled = if internal_hop {
             original_dst
         } else {
-            upstream.or(original_dst.filter(|_| cluster == "PassthroughCluster"))
+            upstream.or(original_dst.filter(|_| cluster == "PassthroughCluster" || blackhole))
         };
         if let Some(addr) = dialled.filter(|a| !c.ip_is_internal(a.ip())) {
             ip = Some(addr);
@@ -253,7 +252,7 @@ impl Judge {
                 proto: Protocol::Tcp,
                 names,
             },
-            verdict: None,
+            verdict: blackhole.then_some(Verdict::Dropped),
         })
     }
 }

@@ -12,7 +12,7 @@ use super::allowances::{self, Allowance};
 use super::query::Resolver;
 use super::{Connection, Target, Verdict};
 use crate::cluster::{Pod, Unavailable};
-use crate::event::{Protocol, Verdict as Observed};
+use crate::event::{Protocol, SourceKind, Verdict as Observed};
 use crate::inventory::{DestKey, Destination, Edge, SourceKey};
 
 /// The version of the JSON document's shape; bumped on incompatible changes.
@@ -265,7 +265,7 @@ fn judge_edge(
             }
         } else {
             r.status = Status::Denied;
-            let deciding = decisions.filter(|d| !d.allowed).next();
+            let deciding = decisions.into_iter().find(|d| !d.allowed);
             if let Some(d) = deciding {
                 r.rules.extend(d.rule.clone());
                 r.reason = d.reason.clone();
@@ -294,8 +294,12 @@ fn judge_edge(
 
 /// What the observation says of a denied edge.
 fn observed(edge: &Edge, connected: bool) -> String {
+    let by = |kind| edge.usage.evidence.contains(&kind);
     if edge.usage.verdicts.contains(&Observed::Dropped) {
-        "blocked: the datapath dropped it (Hubble DROPPED)".into()
+        match (by(SourceKind::Hubble), by(SourceKind::Envoy)) {
+            (false, true) => "blocked: the mesh refused it (Istio BlackHoleCluster)".into(),
+            _ => "blocked: the datapath dropped it (Hubble DROPPED)".into(),
+        }
     } else if connected {
         "seen connecting although denied: the policy is not enforced there, or came after the observation".into()
     } else {

@@ -57,7 +57,7 @@ impl Connection<'_, '_> {
     }
 
     /// The destination as a reason names it.
-    fn to_text(&self) -> String {
+    fn to_text(self) -> String {
         let ip = match self.to {
             Target::Pod { pod, .. } => return format!("pod {}", pod.qualified()),
             Target::External(ip) => ip,
@@ -184,6 +184,9 @@ impl Found {
     }
 }
 
+/// A Service's backend pod and the port a connection reaches on it.
+pub type Backend<'c> = (&'c Pod, Option<u16>);
+
 /// The cluster's policies, indexed for many queries.
 pub struct Evaluator<'c> {
     pub cluster: &'c Cluster,
@@ -248,7 +251,7 @@ impl<'c> Evaluator<'c> {
         ip: IpAddr,
         port: Option<u16>,
         protocol: Protocol,
-    ) -> Option<(&'c Service, Option<(&'c Pod, Option<u16>)>)> {
+    ) -> Option<(&'c Service, Option<Backend<'c>>)> {
         let service = *self.services_by_ip.get(&ip)?;
         let selector = service.selector.as_ref();
         let backend = self.cluster.pods.iter().find(|p| {

@@ -25,20 +25,18 @@ fn restricts(policy: &NetworkPolicy, dir: Direction) -> bool {
 }
 
 /// Policies of the pod's namespace that select it and restrict `dir`.
-fn selecting<'c>(
-    ev: &Evaluator<'c>,
-    pod: &Pod,
+fn selecting<'a>(
+    ev: &'a Evaluator,
+    pod: &'a Pod,
     dir: Direction,
-) -> impl Iterator<Item = &'c NetworkPolicy> {
-    let ns = pod.namespace.clone();
-    let labels = pod.labels.clone();
+) -> impl Iterator<Item = &'a NetworkPolicy> + 'a {
     ev.cluster.network_policies.iter().filter(move |p| {
-        p.metadata.namespace.as_deref() == Some(ns.as_str())
+        p.metadata.namespace.as_deref() == Some(pod.namespace.as_str())
             && restricts(p, dir)
             && p.spec.as_ref().is_some_and(|s| {
                 s.pod_selector
                     .as_ref()
-                    .is_none_or(|sel| matches(sel, &labels, Keys::Kubernetes))
+                    .is_none_or(|sel| matches(sel, &pod.labels, Keys::Kubernetes))
             })
     })
 }
@@ -49,6 +47,12 @@ pub(super) fn isolating(ev: &Evaluator, pod: &Pod, dir: Direction) -> Vec<String
         .collect()
 }
 
+/// A rule's peers (`to` or `from`) and ports; None: every peer, every port.
+type Rule<'a> = (
+    Option<&'a Vec<NetworkPolicyPeer>>,
+    Option<&'a Vec<NetworkPolicyPort>>,
+);
+
 pub(super) fn judge(ev: &Evaluator, conn: &Connection, dir: Direction, subject: &Pod) -> Found {
     let mut found = Found::default();
     let mut policies: Vec<&NetworkPolicy> = selecting(ev, subject, dir).collect();
@@ -58,10 +62,7 @@ pub(super) fn judge(ev: &Evaluator, conn: &Connection, dir: Direction, subject: 
         found.isolating.push(format!("NetworkPolicy {name}"));
         let Some(spec) = &policy.spec else { continue };
         let policy_ns = policy.metadata.namespace.as_deref().unwrap_or_default();
-        let rules: Vec<(
-            Option<&Vec<NetworkPolicyPeer>>,
-            Option<&Vec<NetworkPolicyPort>>,
-        )> = match dir {
+        let rules: Vec<Rule> = match dir {
             Direction::Egress => spec
                 .egress
                 .iter()

@@ -580,6 +580,13 @@ spec:
 ---
 apiVersion: networking.istio.io/v1
 kind: Sidecar
+metadata: {namespace: shop, name: locked}
+spec:
+  workloadSelector: {labels: {app: locked}}
+  egress: [{hosts: ["~/*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
 metadata: {namespace: shop, name: web}
 spec:
   workloadSelector: {labels: {app: web}}
@@ -600,6 +607,12 @@ kind: Pod
 metadata: {namespace: shop, name: web-meshed, labels: {app: web}}
 spec: {containers: [{name: app}, {name: istio-proxy}]}
 status: {phase: Running, podIP: 10.0.1.21}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: shop, name: locked-meshed, labels: {app: locked}}
+spec: {containers: [{name: app}, {name: istio-proxy}]}
+status: {phase: Running, podIP: 10.0.1.22}
 ---
 apiVersion: v1
 kind: Pod
@@ -642,6 +655,10 @@ fn istio_registry_exports_and_sidecar_hosts() {
             .from("shop/web-meshed")
             .named("example.com")
             .allowed("ALLOW_ANY (Sidecar shop/web): undeclared destinations pass through PassthroughCluster"),
+        case("Sidecar ~/* admits no host", m, "91.198.174.192", 443)
+            .from("shop/locked-meshed")
+            .named("en.wikipedia.org")
+            .denied("Sidecar shop/locked egress hosts do not admit it"),
         meshed("UDP is outside the mesh", "1.2.3.4", 53)
             .udp()
             .allowed("Istio mediates TCP only"),
