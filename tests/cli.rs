@@ -41,6 +41,8 @@ fn scan_examples_reports_exactly_the_external_destinations() {
         ips(&doc),
         set(&[
             "192.0.2.15",
+            // Refused by REGISTRY_ONLY (BlackHoleCluster): an attempt, kept as dropped.
+            "192.0.2.80",
             "198.51.100.23",
             "198.51.100.77",
             "203.0.113.128",
@@ -61,6 +63,13 @@ fn scan_examples_reports_exactly_the_external_destinations() {
     let storage = dest(&doc, "storage.googleapis.com");
     assert!(on_port(storage, 443).is_some());
     assert_eq!(storage["first_seen"], "2024-05-14T08:03:02.551Z");
+    let refused = dest(&doc, "192.0.2.80");
+    assert_eq!(
+        refused["verdicts"],
+        serde_json::json!(["dropped"]),
+        "{refused}"
+    );
+    assert_eq!(on_port(refused, 443), Some(1));
 }
 
 #[test]

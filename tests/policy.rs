@@ -474,3 +474,292 @@ async fn live_cluster_with_real_crds_answers_as_the_files_do() {
     assert_eq!(rows(&live), expected_rows());
     assert_eq!(live, files);
 }
+
+/// The fixture's namespaces, pods, Services (and, with `mesh`, the mesh config) without any
+/// policy: what `policy generate` starts from.
+fn base_cluster(dir: &Path, mesh: bool) -> PathBuf {
+    let text = std::fs::read_to_string(repo(FIXTURE)).unwrap();
+    let kept: Vec<Value> = serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap()
+        .into_iter()
+        .filter(|o| match o["kind"].as_str().unwrap() {
+            "Namespace" | "Pod" | "Service" => true,
+            "ConfigMap" => mesh,
+            _ => false,
+        })
+        .collect();
+    let path = dir.join(if mesh { "base-mesh.json" } else { "base.json" });
+    std::fs::write(&path, json!({"kind": "List", "items": kept}).to_string()).unwrap();
+    path
+}
+
+fn generate(args: &[&str]) -> (String, String) {
+    let out = bin()
+        .args(["policy", "generate"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// Every observed edge allowed by the generated policies alone, but what a kind cannot
+/// express; and destinations nobody observed denied.
+#[test]
+fn generated_policies_allow_exactly_what_was_observed() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = write_inventory(dir.path());
+    let inventory = inventory.to_str().unwrap();
+    // What each kind cannot express, and which sources it governs.
+    let cases: [(&str, bool, &[&str], &[&str]); 4] = [
+        (
+            "networkpolicy",
+            false,
+            &["registry.npmjs.org"],
+            &["shop/cart", "shop/web", "payments/batch"],
+        ),
+        (
+            "cilium",
+            false,
+            &[],
+            &["shop/cart", "shop/web", "payments/batch", "payments/api"],
+        ),
+        // Only the cart has a sidecar; the others stay unrestricted under Istio.
+        ("istio", true, &[], &["shop/cart"]),
+        (
+            "adminnetworkpolicy",
+            false,
+            &[],
+            &["shop/cart", "shop/web", "payments/batch", "payments/api"],
+        ),
+    ];
+    for (kind, mesh, inexpressible, governed) in cases {
+        let base = base_cluster(dir.path(), mesh);
+        let base = base.to_str().unwrap();
+        let (yaml, notes) =
+            generate(&["--inventory", inventory, "--cluster", base, "--kind", kind]);
+        let (again, _) = generate(&["--inventory", inventory, "--cluster", base, "--kind", kind]);
+        assert_eq!(yaml, again, "{kind}: deterministic");
+        assert!(!yaml.contains("\"\""), "{kind}: no empty strings");
+        for name in inexpressible {
+            assert!(notes.contains(name), "{kind}: {notes}");
+        }
+        let generated = dir.path().join(format!("{kind}.yaml"));
+        std::fs::write(&generated, &yaml).unwrap();
+        let generated = generated.to_str().unwrap();
+        let report = json_of(&check(&[
+            "--inventory",
+            inventory,
+            "--cluster",
+            base,
+            "--cluster",
+            generated,
+            "--output",
+            "json",
+        ]));
+        for r in report["rows"].as_array().unwrap() {
+            let destination = r["destination"].as_str().unwrap();
+            let source = r["source"].as_str().unwrap();
+            let expected = if inexpressible.contains(&destination) {
+                "denied"
+            } else if governed.contains(&source) {
+                "allowed"
+            } else {
+                "unrestricted"
+            };
+            assert_eq!(r["status"], expected, "{kind}: {r}");
+        }
+        // Probes nobody observed: another address, another port, another name.
+        let probes: Vec<String> = [
+            ("shop/cart", "52.1.2.4", 443, "api.stripe.com.evil.example"),
+            ("shop/cart", "52.1.2.3", 8443, "other.stripe.com"),
+            ("shop/web", "140.82.112.6", 22, "gist.github.com"),
+            (
+                "payments/batch",
+                "151.101.0.224",
+                443,
+                "files.pythonhosted.org",
+            ),
+        ]
+        .iter()
+        .filter(|(from, ..)| governed.contains(from))
+        .map(|(from, to, port, name)| {
+            json!({"from": from, "to": to, "port": port, "name": name}).to_string()
+        })
+        .collect();
+        let out = with_stdin(
+            bin().args(["policy", "query", base, generated, "--queries", "-"]),
+            probes.join("\n").as_bytes(),
+        );
+        for answer in String::from_utf8(out.stdout).unwrap().lines() {
+            let a: Value = serde_json::from_str(answer).unwrap();
+            assert_eq!(a["allowed"], false, "{kind}: a probe allowed: {a}");
+        }
+    }
+}
+
+#[test]
+fn generate_writes_a_file_per_kind_and_diffs_against_the_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = write_inventory(dir.path());
+    let inventory = inventory.to_str().unwrap();
+    let base = base_cluster(dir.path(), true);
+    let base = base.to_str().unwrap();
+    let out = dir.path().join("policies");
+    let all = [
+        "--kind",
+        "networkpolicy",
+        "--kind",
+        "cilium",
+        "--kind",
+        "istio",
+        "--kind",
+        "adminnetworkpolicy",
+    ];
+    generate(
+        &[
+            &[
+                "--inventory",
+                inventory,
+                "--cluster",
+                base,
+                "--out",
+                out.to_str().unwrap(),
+            ][..],
+            &all,
+        ]
+        .concat(),
+    );
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "adminnetworkpolicies.yaml",
+            "ciliumnetworkpolicies.yaml",
+            "istio.yaml",
+            "networkpolicies.yaml"
+        ]
+    );
+    let nps = std::fs::read_to_string(out.join("networkpolicies.yaml")).unwrap();
+    assert!(
+        nps.contains("# api.stripe.com (52.1.2.3): first seen 2026-12-01T08:00:00Z"),
+        "{nps}"
+    );
+    assert!(!nps.contains("pod-template-hash"), "{nps}");
+    let istio = std::fs::read_to_string(out.join("istio.yaml")).unwrap();
+    assert!(
+        istio.contains("REGISTRY_ONLY"),
+        "the mesh switch is a commented step"
+    );
+    // Against a cluster that has the NetworkPolicies already: unchanged; the rest new.
+    let (diff, _) = generate(
+        &[
+            &[
+                "--inventory",
+                inventory,
+                "--cluster",
+                base,
+                "--cluster",
+                out.join("networkpolicies.yaml").to_str().unwrap(),
+                "--diff",
+            ][..],
+            &all,
+        ]
+        .concat(),
+    );
+    assert!(
+        diff.contains("= NetworkPolicy shop/egress-scout-cart: unchanged"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+ CiliumNetworkPolicy shop/egress-scout-cart: new"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("+ ServiceEntry shop/egress-scout-api-stripe-com: new"),
+        "{diff}"
+    );
+    assert!(diff.ends_with("4 unchanged, 0 to remove\n"), "{diff}");
+}
+
+/// What the apiserver would store, for what was sent: the same (1.20 prunes unknown fields
+/// silently, so a typo would show as a difference).
+fn stored_as_sent(sent: &Value, stored: &Value) {
+    assert_eq!(stored["spec"], sent["spec"], "{}", sent["metadata"]["name"]);
+    for key in ["name", "namespace", "labels", "annotations"] {
+        assert_eq!(stored["metadata"][key], sent["metadata"][key], "{key}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn generated_documents_pass_a_dry_run_with_the_real_crds() {
+    let Some(crds) = shared_crds() else {
+        return;
+    };
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    for crd in crds {
+        cluster.apply(crd).await;
+    }
+    for ns in ["shop", "payments"] {
+        cluster.add_namespace(ns).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = write_inventory(dir.path());
+    let base = base_cluster(dir.path(), true);
+    let args: Vec<String> = [
+        "--inventory",
+        inventory.to_str().unwrap(),
+        "--cluster",
+        base.to_str().unwrap(),
+        "--kind",
+        "networkpolicy",
+        "--kind",
+        "cilium",
+        "--kind",
+        "istio",
+        "--kind",
+        "adminnetworkpolicy",
+        "--fqdn-patterns",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (yaml, _) = tokio::task::spawn_blocking(move || {
+        generate(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap();
+    let kinds: std::collections::BTreeSet<&str> =
+        docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "AdminNetworkPolicy",
+            "CiliumNetworkPolicy",
+            "NetworkPolicy",
+            "ServiceEntry",
+            "Sidecar"
+        ]
+        .into()
+    );
+    for doc in &docs {
+        match cluster.dry_run_create(doc).await {
+            Ok(stored) => stored_as_sent(doc, &stored),
+            Err(e) => panic!("{} refused: {e}", doc["metadata"]["name"]),
+        }
+    }
+}

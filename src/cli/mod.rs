@@ -4,7 +4,9 @@
 
 mod policy;
 
-pub use policy::{PolicyCommand, check as policy_check, query as policy_query};
+pub use policy::{
+    PolicyCommand, check as policy_check, generate as policy_generate, query as policy_query,
+};
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -67,7 +69,7 @@ pub struct ClassifyArgs {
 
 impl ClassifyArgs {
     /// The settings of `--config` (or the defaults) with the command line's overrides.
-    fn settings(&self) -> Result<Settings> {
+    pub(crate) fn settings(&self) -> Result<Settings> {
         let mut settings = Settings::load(self.config.as_deref())?;
         let c = &mut settings.classify;
         if !self.cluster_cidrs.is_empty() {
@@ -436,4 +438,14 @@ fn starts_like_capture(path: &Path) -> bool {
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok_and(|()| crate::capture::is_capture(&head))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

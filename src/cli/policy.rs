@@ -23,6 +23,8 @@ pub enum PolicyCommand {
     /// Judge every observed edge against the policies: allowed, denied, unrestricted; and
     /// list declared allowances never used.
     Check(CheckArgs),
+    /// Least-privilege egress policies from what was observed.
+    Generate(GenerateArgs),
 }
 
 /// Where the cluster's objects come from.
@@ -189,27 +191,31 @@ pub struct CheckArgs {
     pub fail_on: Vec<FailOn>,
 }
 
+/// The inventory: `--inventory`'s file, else a scan of the inputs whose sources the
+/// cluster's own pods name when `--pods` does not.
+async fn observed(
+    inventory: Option<&std::path::Path>,
+    scan: ScanInputs,
+    cluster: &Cluster,
+) -> Result<Vec<crate::inventory::Destination>> {
+    if let Some(path) = inventory {
+        if !scan.files.is_empty() {
+            bail!("--inventory or scan inputs, not both");
+        }
+        if !path.is_file() {
+            bail!("cannot read {}: no such file", path.display());
+        }
+        return Ok(crate::snapshot::load(path)?);
+    }
+    let table = PodTable::from_pods(cluster.pods.iter());
+    let pods = Some(Arc::new(ArcSwap::from_pointee(table)));
+    let report = scan_inputs(scan, pods).await?;
+    Ok(report.inventory.destinations().collect())
+}
+
 pub async fn check(args: CheckArgs) -> Result<Exit> {
     let cluster = args.source.read(&args.cluster).await?;
-    let destinations = match &args.inventory {
-        Some(path) => {
-            if !args.scan.files.is_empty() {
-                bail!("--inventory or scan inputs, not both");
-            }
-            let destinations = crate::snapshot::load(path)?;
-            if destinations.is_empty() && !path.is_file() {
-                bail!("cannot read {}: no such file", path.display());
-            }
-            destinations
-        }
-        None => {
-            // The cluster's own pods name the sources when --pods does not.
-            let table = PodTable::from_pods(cluster.pods.iter());
-            let pods = Some(Arc::new(ArcSwap::from_pointee(table)));
-            let report = scan_inputs(args.scan, pods).await?;
-            report.inventory.destinations().collect()
-        }
-    };
+    let destinations = observed(args.inventory.as_deref(), args.scan, &cluster).await?;
     let resolver = Resolver::new(Evaluator::new(&cluster));
     let report = check::check(&resolver, destinations.into_iter());
     let text = match for_terminal(args.output, CheckOutput::Table, CheckOutput::Json) {
@@ -237,4 +243,134 @@ pub async fn check(args: CheckArgs) -> Result<Exit> {
     }
     eprintln!("egress-scout: --fail-on {}: present", tripped.join(", "));
     Ok(Exit::from(2))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenerateKind {
+    Networkpolicy,
+    Cilium,
+    Istio,
+    Adminnetworkpolicy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum InClusterArg {
+    /// Every pod of every namespace stays reachable.
+    Allow,
+    /// Only what was observed (the inventory holds destinations outside: DNS only).
+    Observed,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The inventory: a file sink's snapshot or a `scan --output json` document (else the
+    /// scan inputs are scanned).
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    #[command(flatten)]
+    pub scan: ScanInputs,
+    /// `kubectl get -o json|yaml` files or directories (repeatable; `live` for the API).
+    #[arg(long = "cluster", value_name = "FILE|DIR")]
+    pub cluster: Vec<PathBuf>,
+    #[command(flatten)]
+    pub source: ClusterArgs,
+    /// The kinds to generate (repeatable; default networkpolicy).
+    #[arg(long = "kind", value_enum)]
+    pub kinds: Vec<GenerateKind>,
+    /// A directory for one YAML file per kind, or `-` (default) for one stream on stdout.
+    #[arg(long, value_name = "DIR|-", default_value = "-")]
+    pub out: PathBuf,
+    /// In-cluster egress: allow all (default) or only what was observed.
+    #[arg(long, value_enum, default_value_t = InClusterArg::Allow)]
+    pub in_cluster: InClusterArg,
+    /// NetworkPolicy: group IPv4 addresses into /N blocks ...
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(8..=31))]
+    pub aggregate_ipv4: Option<u8>,
+    /// ... when at least this many share one (default 2).
+    #[arg(long, value_name = "COUNT", default_value_t = 2)]
+    pub aggregate_min: usize,
+    /// Cilium: matchPattern for names sharing a parent domain (Cilium's one-label `*`).
+    #[arg(long)]
+    pub fqdn_patterns: bool,
+    /// Cilium version of the cluster: 1.19 or later allows `**.` patterns.
+    #[arg(long, value_name = "X.Y")]
+    pub cilium_version: Option<String>,
+    /// Istio: a Sidecar per workload instead of per namespace.
+    #[arg(long)]
+    pub per_workload: bool,
+    /// AdminNetworkPolicy priority.
+    #[arg(long, default_value_t = 50)]
+    pub priority: i32,
+    /// Print what the generated set adds, replaces and removes among the cluster's policies
+    /// instead of the YAML.
+    #[arg(long)]
+    pub diff: bool,
+}
+
+/// Whether `X.Y` is Cilium 1.19 or later.
+fn double_star(version: Option<&str>) -> Result<bool> {
+    let Some(v) = version else { return Ok(false) };
+    let mut parts = v.trim_start_matches('v').split('.').map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => Ok((major, minor) >= (1, 19)),
+        _ => bail!("--cilium-version {v:?}: give it as MAJOR.MINOR, e.g. 1.19"),
+    }
+}
+
+pub async fn generate(args: GenerateArgs) -> Result<Exit> {
+    use crate::policy::generate::{self, InCluster, Kind, Options};
+    let cluster = args.source.read(&args.cluster).await?;
+    let cluster_domain = args.scan.classify.settings()?.classify.cluster_domain;
+    let destinations = observed(args.inventory.as_deref(), args.scan, &cluster).await?;
+    let mut kinds: Vec<Kind> = args
+        .kinds
+        .iter()
+        .map(|k| match k {
+            GenerateKind::Networkpolicy => Kind::NetworkPolicy,
+            GenerateKind::Cilium => Kind::Cilium,
+            GenerateKind::Istio => Kind::Istio,
+            GenerateKind::Adminnetworkpolicy => Kind::AdminNetworkPolicy,
+        })
+        .collect();
+    if kinds.is_empty() {
+        kinds.push(Kind::NetworkPolicy);
+    }
+    kinds.sort();
+    kinds.dedup();
+    let opts = Options {
+        kinds: kinds.clone(),
+        in_cluster: match args.in_cluster {
+            InClusterArg::Allow => InCluster::Allow,
+            InClusterArg::Observed => InCluster::Observed,
+        },
+        aggregate_ipv4: args.aggregate_ipv4,
+        aggregate_min: args.aggregate_min.max(1),
+        fqdn_patterns: args.fqdn_patterns,
+        cilium_double_star: double_star(args.cilium_version.as_deref())?,
+        per_workload_sidecar: args.per_workload,
+        priority: args.priority,
+        cluster_domain,
+    };
+    let resolver = Resolver::new(Evaluator::new(&cluster));
+    let generated = generate::generate(&resolver, &destinations, &opts);
+    if args.diff {
+        super::print(&generate::diff(&cluster, &generated))?;
+        return Ok(Exit::SUCCESS);
+    }
+    for note in &generated.notes {
+        eprintln!("egress-scout: {note}");
+    }
+    if args.out.as_os_str() == "-" {
+        super::print(&generated.yaml(&kinds))?;
+        return Ok(Exit::SUCCESS);
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    for kind in kinds {
+        let path = args.out.join(kind.file_name());
+        crate::atomic_write::write_atomically(&path, generated.yaml(&[kind]).as_bytes())
+            .await
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(Exit::SUCCESS)
 }

@@ -143,7 +143,7 @@ pub fn check(resolver: &Resolver, destinations: impl Iterator<Item = Destination
 }
 
 /// The pod an edge's source names.
-fn source_pod<'c>(resolver: &Resolver<'c>, key: &SourceKey) -> Result<&'c Pod, String> {
+pub(super) fn source_pod<'c>(resolver: &Resolver<'c>, key: &SourceKey) -> Result<&'c Pod, String> {
     match key {
         SourceKey::Workload {
             namespace,

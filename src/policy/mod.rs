@@ -9,6 +9,7 @@ mod admin;
 pub mod allowances;
 pub mod check;
 mod cilium;
+pub mod generate;
 mod istio;
 pub mod names;
 mod netpol;

@@ -304,6 +304,22 @@ impl Cluster {
             .map(drop)
     }
 
+    /// The object as a server-side dry run of creating it would store it (defaults applied,
+    /// unknown fields pruned), or the refusal.
+    pub async fn dry_run_create(
+        &self,
+        object: &serde_json::Value,
+    ) -> Result<serde_json::Value, kube::Error> {
+        let api = self.api_for(object).await;
+        let typed: kube::api::DynamicObject = serde_json::from_value(object.clone()).unwrap();
+        let params = PostParams {
+            dry_run: true,
+            ..PostParams::default()
+        };
+        let stored = api.create(&params, &typed).await?;
+        Ok(serde_json::to_value(stored).unwrap())
+    }
+
     pub async fn delete_pod(&self, ns: &str, name: &str) {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
         pods.delete(name, &Default::default()).await.unwrap();

@@ -1,0 +1,175 @@
+//! NetworkPolicy per workload: `policyTypes: [Egress]`, DNS to the real resolvers, in-cluster
+//! egress kept working, and each external destination as `ipBlock` /32 (/128) with its ports,
+//! the names it carries in a comment. Names seen without an address cannot be expressed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde_json::{Value, json};
+
+use super::{Document, InCluster, Kind, Options, Resolvers, Use, WorkloadEgress};
+use crate::event::Protocol;
+
+/// `ports` of a rule: protocol and number; none when every port stays open.
+pub(super) fn ports(u: &Use) -> Option<Value> {
+    if u.any_port || u.ports.is_empty() {
+        return None;
+    }
+    let ports: Vec<Value> = u
+        .ports
+        .iter()
+        .map(|(port, protocol)| json!({"protocol": protocol.as_str().to_ascii_uppercase(), "port": port}))
+        .collect();
+    Some(Value::Array(ports))
+}
+
+fn dns_rule(resolvers: &Resolvers) -> Option<Value> {
+    let mut to = Vec::new();
+    if let Some((ns, labels)) = &resolvers.pods {
+        to.push(
+            json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                       "podSelector": {"matchLabels": labels}}),
+        );
+    }
+    if let Some(ip) = &resolvers.node_local {
+        to.push(json!({"ipBlock": {"cidr": format!("{ip}/32")}}));
+    }
+    (!to.is_empty()).then(|| {
+        json!({"to": to, "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]})
+    })
+}
+
+fn host_net(ip: IpAddr) -> String {
+    IpNet::from(ip).to_string()
+}
+
+pub(super) fn documents(
+    workloads: &[WorkloadEgress],
+    resolvers: &Resolvers,
+    opts: &Options,
+) -> (Vec<Document>, Vec<String>) {
+    let mut docs = Vec::new();
+    let mut notes = Vec::new();
+    for w in workloads {
+        let mut rules = Vec::new();
+        let mut comments = BTreeMap::new();
+        let mut comment = |rules: &Vec<Value>, text: Vec<String>| {
+            comments.insert(format!("/spec/egress/{}", rules.len()), text);
+        };
+        if let Some(rule) = dns_rule(resolvers) {
+            comment(&rules, vec!["DNS: the cluster's resolvers".into()]);
+            rules.push(rule);
+        }
+        if opts.in_cluster == InCluster::Allow {
+            comment(
+                &rules,
+                vec!["in-cluster: every pod of every namespace (--in-cluster allow)".into()],
+            );
+            rules.push(json!({"to": [{"namespaceSelector": {}}]}));
+        }
+        // Addresses by the ports they were used on, for --aggregate-ipv4.
+        let mut uses: Vec<(Use, Vec<IpAddr>)> = Vec::new();
+        for u in &w.uses {
+            if u.ips.is_empty() {
+                notes.push(format!(
+                    "NetworkPolicy cannot express {} for {}/{}: no address was observed (use --kind cilium or --kind istio)",
+                    u.label(),
+                    w.namespace(),
+                    w.pod.workload.name
+                ));
+                continue;
+            }
+            uses.push((u.clone(), u.ips.clone()));
+        }
+        if let Some(prefix) = opts.aggregate_ipv4 {
+            aggregate(
+                &mut uses,
+                prefix,
+                opts.aggregate_min,
+                &mut rules,
+                &mut comments,
+            );
+        }
+        for (u, ips) in uses.iter().filter(|(_, ips)| !ips.is_empty()) {
+            let blocks: Vec<Value> = ips
+                .iter()
+                .map(|ip| json!({"ipBlock": {"cidr": host_net(*ip)}}))
+                .collect();
+            let mut rule = json!({"to": blocks});
+            if let Some(p) = ports(u) {
+                rule["ports"] = p;
+            }
+            comments.insert(format!("/spec/egress/{}", rules.len()), vec![u.comment()]);
+            rules.push(rule);
+        }
+        let value = json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": w.metadata(),
+            "spec": {
+                "podSelector": {"matchLabels": w.selector},
+                "policyTypes": ["Egress"],
+                "egress": rules,
+            }
+        });
+        docs.push(Document {
+            kind: Kind::NetworkPolicy,
+            value,
+            comments,
+        });
+    }
+    (docs, notes)
+}
+
+/// Replaces IPv4 addresses that share a /`prefix` with at least `min` others on the same
+/// ports by one rule for the network.
+fn aggregate(
+    uses: &mut [(Use, Vec<IpAddr>)],
+    prefix: u8,
+    min: usize,
+    rules: &mut Vec<Value>,
+    comments: &mut BTreeMap<String, Vec<String>>,
+) {
+    type PortSet = (bool, BTreeSet<(u16, Protocol)>);
+    let mut nets: BTreeMap<(PortSet, IpNet), BTreeSet<IpAddr>> = BTreeMap::new();
+    for (u, ips) in uses.iter() {
+        for ip in ips.iter().filter(|ip| ip.is_ipv4()) {
+            let Ok(net) = IpNet::new(*ip, prefix) else {
+                continue;
+            };
+            let key = ((u.any_port, u.ports.clone()), net.trunc());
+            nets.entry(key).or_default().insert(*ip);
+        }
+    }
+    for (((any_port, ports), net), ips) in nets.into_iter().filter(|(_, ips)| ips.len() >= min) {
+        let mut names = BTreeSet::new();
+        let mut template: Option<Use> = None;
+        for (u, have) in uses.iter_mut() {
+            if (u.any_port, &u.ports) != (any_port, &ports) {
+                continue;
+            }
+            let before = have.len();
+            have.retain(|ip| !ips.contains(ip));
+            if have.len() != before {
+                names.insert(u.label());
+                template.get_or_insert_with(|| u.clone());
+            }
+        }
+        let Some(u) = template else { continue };
+        let mut rule = json!({"to": [{"ipBlock": {"cidr": net.to_string()}}]});
+        if let Some(p) = super::netpol::ports(&u) {
+            rule["ports"] = p;
+        }
+        let names: Vec<String> = names.into_iter().collect();
+        comments.insert(
+            format!("/spec/egress/{}", rules.len()),
+            vec![format!(
+                "{} addresses aggregated (--aggregate-ipv4 /{prefix}): {}",
+                ips.len(),
+                names.join(", ")
+            )],
+        );
+        rules.push(rule);
+    }
+}
