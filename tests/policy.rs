@@ -517,28 +517,21 @@ fn generated_policies_allow_exactly_what_was_observed() {
     let dir = tempfile::tempdir().unwrap();
     let inventory = write_inventory(dir.path());
     let inventory = inventory.to_str().unwrap();
-    // What each kind cannot express, and which sources it governs.
+    // What each kind leaves denied (what it cannot express, and the cloud metadata address
+    // the datapath dropped when observed: generation never allows it), and the sources it
+    // governs. Only the cart has a sidecar: the others stay unrestricted under Istio.
+    let all = ["shop/cart", "shop/web", "payments/batch", "payments/api"];
+    let metadata = "169.254.169.254";
     let cases: [(&str, bool, &[&str], &[&str]); 4] = [
         (
             "networkpolicy",
             false,
-            &["registry.npmjs.org"],
-            &["shop/cart", "shop/web", "payments/batch"],
+            &["registry.npmjs.org", metadata],
+            &all[..3],
         ),
-        (
-            "cilium",
-            false,
-            &[],
-            &["shop/cart", "shop/web", "payments/batch", "payments/api"],
-        ),
-        // Only the cart has a sidecar; the others stay unrestricted under Istio.
-        ("istio", true, &[], &["shop/cart"]),
-        (
-            "adminnetworkpolicy",
-            false,
-            &[],
-            &["shop/cart", "shop/web", "payments/batch", "payments/api"],
-        ),
+        ("cilium", false, &[metadata], &all),
+        ("istio", true, &[metadata], &all[..1]),
+        ("adminnetworkpolicy", false, &[metadata], &all),
     ];
     for (kind, mesh, inexpressible, governed) in cases {
         let base = base_cluster(dir.path(), mesh);
@@ -551,6 +544,10 @@ fn generated_policies_allow_exactly_what_was_observed() {
         for name in inexpressible {
             assert!(notes.contains(name), "{kind}: {notes}");
         }
+        assert!(
+            notes.contains("shop/cart -> 169.254.169.254 was blocked when observed"),
+            "{notes}"
+        );
         let generated = dir.path().join(format!("{kind}.yaml"));
         std::fs::write(&generated, &yaml).unwrap();
         let generated = generated.to_str().unwrap();

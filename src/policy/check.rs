@@ -282,6 +282,12 @@ fn judge_edge(
             .iter()
             .chain(shown.1.ingress.iter().flat_map(|s| &s.notes));
         r.notes = sides.cloned().collect();
+        if r.status != Status::Denied && edge.usage.verdicts.contains(&Observed::Dropped) {
+            r.observed = Some(format!(
+                "{}, although the objects read allow it: a policy or the mesh config was not read",
+                observed(edge, true)
+            ));
+        }
         if ips == [None] {
             r.notes.push("no address known (DNS logs carry no answers): address rules (ipBlock, toCIDR, networks) could not match".into());
         }

@@ -45,6 +45,10 @@ fn dns_rules(resolvers: &Resolvers) -> Vec<Value> {
     if let Some(ip) = &resolvers.node_local {
         rules.push(json!({"toCIDR": [format!("{ip}/32")], "toPorts": proxy}));
     }
+    // No resolver known: DNS through the proxy on port 53 to any peer, not a guessed label.
+    if rules.is_empty() {
+        rules.push(json!({"toPorts": proxy}));
+    }
     rules
 }
 

@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 
 use super::query::Resolver;
 use crate::cluster::{Cluster, Pod};
-use crate::event::Protocol;
+use crate::event::{Protocol, Verdict};
 use crate::inventory::{DestKey, Destination};
 use crate::parse::time::format as rfc3339;
 
@@ -305,6 +305,15 @@ fn workloads<'c>(
         }
         for edge in &d.edges {
             let key = edge.source.key();
+            // Least privilege: what the datapath or the mesh refused stays refused.
+            if edge.usage.verdicts.contains(&Verdict::Dropped) {
+                notes.push(format!(
+                    "not allowed: {} -> {} was blocked when observed; allow it by hand if it is needed",
+                    key.qualified(),
+                    d.destination
+                ));
+                continue;
+            }
             let pod = match super::check::source_pod(resolver, &key) {
                 Ok(pod) => pod,
                 Err(why) => {
@@ -369,7 +378,7 @@ pub fn generate(resolver: &Resolver, destinations: &[Destination], opts: &Option
     let resolvers = Resolvers::of(cluster);
     if resolvers.pods.is_none() {
         generated.notes.push(
-            "no kube-dns Service or pods in the cluster objects read: no DNS rule to the cluster resolver".into(),
+            "no kube-dns Service or pods in the cluster objects read: DNS is allowed on port 53 to any address".into(),
         );
     }
     let mut kinds = opts.kinds.clone();

@@ -24,7 +24,7 @@ pub(super) fn ports(u: &Use) -> Option<Value> {
     Some(Value::Array(ports))
 }
 
-fn dns_rule(resolvers: &Resolvers) -> Option<Value> {
+fn dns_rule(resolvers: &Resolvers) -> Value {
     let mut to = Vec::new();
     if let Some((ns, labels)) = &resolvers.pods {
         to.push(
@@ -35,9 +35,12 @@ fn dns_rule(resolvers: &Resolvers) -> Option<Value> {
     if let Some(ip) = &resolvers.node_local {
         to.push(json!({"ipBlock": {"cidr": format!("{ip}/32")}}));
     }
-    (!to.is_empty()).then(|| {
-        json!({"to": to, "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]})
-    })
+    let ports = json!([{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]);
+    // No resolver known: port 53 to any address rather than a guessed label.
+    match to.is_empty() {
+        true => json!({"ports": ports}),
+        false => json!({"to": to, "ports": ports}),
+    }
 }
 
 fn host_net(ip: IpAddr) -> String {
@@ -57,10 +60,8 @@ pub(super) fn documents(
         let mut comment = |rules: &Vec<Value>, text: Vec<String>| {
             comments.insert(format!("/spec/egress/{}", rules.len()), text);
         };
-        if let Some(rule) = dns_rule(resolvers) {
-            comment(&rules, vec!["DNS: the cluster's resolvers".into()]);
-            rules.push(rule);
-        }
+        comment(&rules, vec!["DNS: the cluster's resolvers".into()]);
+        rules.push(dns_rule(resolvers));
         if opts.in_cluster == InCluster::Allow {
             comment(
                 &rules,
