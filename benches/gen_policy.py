@@ -4,6 +4,8 @@
   them), a default-deny NetworkPolicy per namespace plus per-workload egress rules (DNS,
   ipBlocks, namespace peers, ports), CiliumNetworkPolicies with toFQDNs and the DNS rule,
   ServiceEntries, an AdminNetworkPolicy and the BaselineAdminNetworkPolicy.
+- inventory.json: --edges workload edges (a snapshot, as `policy generate --inventory` reads
+  it): names with addresses, names only looked up, bare addresses, on a few ports.
 - queries.jsonl: --queries questions (pods, workloads, external addresses with names,
   pod-to-pod), as `policy query --queries` reads them.
 Deterministic for a given --seed."""
@@ -12,6 +14,7 @@ import argparse, json, os, random
 p = argparse.ArgumentParser()
 p.add_argument("--out", required=True)
 p.add_argument("--queries", type=int, default=10000)
+p.add_argument("--edges", type=int, default=10000)
 p.add_argument("--seed", type=int, default=7)
 a = p.parse_args()
 rng = random.Random(a.seed)
@@ -115,3 +118,27 @@ with open(os.path.join(a.out, "queries.jsonl"), "w") as f:
         else:
             query = {"from": source, "to": "10.244.255.2", "port": 53, "protocol": "UDP"}
         f.write(json.dumps(query) + "\n")
+
+at = "2026-12-01T08:00:00Z"
+dests = {}
+for e in range(a.edges):
+    ns, name = workloads[e % len(workloads)]
+    d = (e * 7919) % 4000
+    if d % 4 == 3:
+        key, ips = f"203.0.{d // 256 % 256}.{d % 256}", None
+    else:
+        key, ips = f"h{d}.vendor{d % 97}.example", ([f"198.{d % 200}.{d // 200 % 256}.{d % 250 + 1}"] if d % 4 else [])
+    ips = ips if ips is not None else [key]
+    port = [443, 8443, 5432, 9092][e % 4]
+    edge = {"source": {"namespace": ns, "workload": name, "workload_kind": "Deployment", "pods": [f"{name}-5f7d-00000"]},
+            "ports": [{"port": port, "protocol": "tcp", "count": 1 + e % 5}], "count": 1 + e % 5,
+            "first_seen": at, "last_seen": at, "evidence": ["envoy"]}
+    entry = dests.setdefault(key, {"destination": key, "ips": ips, "count": 0, "source_count": 0,
+                                   "first_seen": at, "last_seen": at, "evidence": ["envoy"], "edges": []})
+    if not key[0].isdigit():
+        entry["names"] = [key]
+    entry["edges"].append(edge)
+    entry["count"] += edge["count"]
+    entry["source_count"] += 1
+with open(os.path.join(a.out, "inventory.json"), "w") as f:
+    json.dump({"schema_version": 2, "destinations": [dests[k] for k in sorted(dests)]}, f)

@@ -170,8 +170,9 @@ pub enum FailOn {
     Unrestricted,
 }
 
+/// What was observed, and the cluster to judge it against.
 #[derive(Debug, Args)]
-pub struct CheckArgs {
+pub struct ObservedArgs {
     /// The inventory: a file sink's snapshot or a `scan --output json` document (else the
     /// scan inputs are scanned).
     #[arg(long, value_name = "FILE")]
@@ -183,6 +184,35 @@ pub struct CheckArgs {
     pub cluster: Vec<PathBuf>,
     #[command(flatten)]
     pub source: ClusterArgs,
+}
+
+impl ObservedArgs {
+    /// The cluster, and the inventory: `--inventory`'s file, else a scan of the inputs whose
+    /// sources the cluster's own pods name when `--pods` does not.
+    async fn read(self) -> Result<(Cluster, Vec<crate::inventory::Destination>)> {
+        let cluster = self.source.read(&self.cluster).await?;
+        if let Some(path) = &self.inventory {
+            if !self.scan.files.is_empty() {
+                bail!("--inventory or scan inputs, not both");
+            }
+            if !path.is_file() {
+                bail!("cannot read {}: no such file", path.display());
+            }
+            let destinations = crate::snapshot::load(path)?;
+            return Ok((cluster, destinations));
+        }
+        let table = PodTable::from_pods(cluster.pods.iter());
+        let pods = Some(Arc::new(ArcSwap::from_pointee(table)));
+        let report = scan_inputs(self.scan, pods).await?;
+        let destinations = report.inventory.destinations().collect();
+        Ok((cluster, destinations))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub observed: ObservedArgs,
     /// Output: default table on a terminal, else json.
     #[arg(long, value_enum)]
     pub output: Option<CheckOutput>,
@@ -191,31 +221,8 @@ pub struct CheckArgs {
     pub fail_on: Vec<FailOn>,
 }
 
-/// The inventory: `--inventory`'s file, else a scan of the inputs whose sources the
-/// cluster's own pods name when `--pods` does not.
-async fn observed(
-    inventory: Option<&std::path::Path>,
-    scan: ScanInputs,
-    cluster: &Cluster,
-) -> Result<Vec<crate::inventory::Destination>> {
-    if let Some(path) = inventory {
-        if !scan.files.is_empty() {
-            bail!("--inventory or scan inputs, not both");
-        }
-        if !path.is_file() {
-            bail!("cannot read {}: no such file", path.display());
-        }
-        return Ok(crate::snapshot::load(path)?);
-    }
-    let table = PodTable::from_pods(cluster.pods.iter());
-    let pods = Some(Arc::new(ArcSwap::from_pointee(table)));
-    let report = scan_inputs(scan, pods).await?;
-    Ok(report.inventory.destinations().collect())
-}
-
 pub async fn check(args: CheckArgs) -> Result<Exit> {
-    let cluster = args.source.read(&args.cluster).await?;
-    let destinations = observed(args.inventory.as_deref(), args.scan, &cluster).await?;
+    let (cluster, destinations) = args.observed.read().await?;
     let resolver = Resolver::new(Evaluator::new(&cluster));
     let report = check::check(&resolver, destinations.into_iter());
     let text = match for_terminal(args.output, CheckOutput::Table, CheckOutput::Json) {
@@ -263,17 +270,8 @@ pub enum InClusterArg {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// The inventory: a file sink's snapshot or a `scan --output json` document (else the
-    /// scan inputs are scanned).
-    #[arg(long, value_name = "FILE")]
-    pub inventory: Option<PathBuf>,
     #[command(flatten)]
-    pub scan: ScanInputs,
-    /// `kubectl get -o json|yaml` files or directories (repeatable; `live` for the API).
-    #[arg(long = "cluster", value_name = "FILE|DIR")]
-    pub cluster: Vec<PathBuf>,
-    #[command(flatten)]
-    pub source: ClusterArgs,
+    pub observed: ObservedArgs,
     /// The kinds to generate (repeatable; default networkpolicy).
     #[arg(long = "kind", value_enum)]
     pub kinds: Vec<GenerateKind>,
@@ -319,9 +317,14 @@ fn double_star(version: Option<&str>) -> Result<bool> {
 
 pub async fn generate(args: GenerateArgs) -> Result<Exit> {
     use crate::policy::generate::{self, InCluster, Kind, Options};
-    let cluster = args.source.read(&args.cluster).await?;
-    let cluster_domain = args.scan.classify.settings()?.classify.cluster_domain;
-    let destinations = observed(args.inventory.as_deref(), args.scan, &cluster).await?;
+    let cluster_domain = args
+        .observed
+        .scan
+        .classify
+        .settings()?
+        .classify
+        .cluster_domain;
+    let (cluster, destinations) = args.observed.read().await?;
     let mut kinds: Vec<Kind> = args
         .kinds
         .iter()

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::{
-    Document, InCluster, Kind, Options, Resolvers, Use, WorkloadEgress, metadata, object_name,
+    Document, InCluster, Kind, Options, Resolvers, Rules, Use, WorkloadEgress, metadata,
+    object_name,
 };
 
 /// The CRD's bound on `domainNames` and `networks` per peer.
@@ -23,17 +24,10 @@ struct Group {
 }
 
 fn ports(u: &Use) -> Option<Value> {
-    if u.any_port || u.ports.is_empty() {
-        return None;
-    }
-    let ports: Vec<Value> = u
-        .ports
-        .iter()
-        .map(|(port, protocol)| {
-            json!({"portNumber": {"protocol": protocol.as_str().to_ascii_uppercase(), "port": port}})
-        })
-        .collect();
-    Some(Value::Array(ports))
+    let ports = u.port_list()?.into_iter();
+    let ports =
+        ports.map(|(port, protocol)| json!({"portNumber": {"protocol": protocol, "port": port}}));
+    Some(Value::Array(ports.collect()))
 }
 
 pub(super) fn documents(
@@ -48,22 +42,28 @@ pub(super) fn documents(
     let mut docs = Vec::new();
     let mut notes = Vec::new();
     for (ns, ws) in by_ns {
-        let mut rules = Vec::new();
-        let mut comments = BTreeMap::new();
+        let mut rules = Rules::default();
+        let dns = json!([{"portNumber": {"protocol": "UDP", "port": 53}},
+                         {"portNumber": {"protocol": "TCP", "port": 53}}]);
+        let mut to = Vec::new();
         if let Some((dns_ns, labels)) = &resolvers.pods {
-            rules.push(json!({"name": "dns", "action": "Allow",
-                "to": [{"pods": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": dns_ns}},
-                                 "podSelector": {"matchLabels": labels}}}],
-                "ports": [{"portNumber": {"protocol": "UDP", "port": 53}}, {"portNumber": {"protocol": "TCP", "port": 53}}]}));
+            let ns = json!({"matchLabels": {"kubernetes.io/metadata.name": dns_ns}});
+            to.push(
+                json!({"pods": {"namespaceSelector": ns, "podSelector": {"matchLabels": labels}}}),
+            );
         }
         if let Some(ip) = &resolvers.node_local {
-            rules.push(json!({"name": "node-local-dns", "action": "Allow",
-                "to": [{"networks": [format!("{ip}/32")]}],
-                "ports": [{"portNumber": {"protocol": "UDP", "port": 53}}, {"portNumber": {"protocol": "TCP", "port": 53}}]}));
+            to.push(json!({"networks": [format!("{ip}/32")]}));
         }
+        // No resolver known: port 53 to any address rather than a guessed label.
+        if to.is_empty() {
+            to.push(json!({"networks": ["0.0.0.0/0", "::/0"]}));
+        }
+        let rule = json!({"name": "dns", "action": "Allow", "to": to, "ports": dns});
+        rules.push(rule, vec!["DNS: the cluster's resolvers".into()]);
         if opts.in_cluster == InCluster::Allow {
-            rules
-                .push(json!({"name": "in-cluster", "action": "Allow", "to": [{"namespaces": {}}]}));
+            let rule = json!({"name": "in-cluster", "action": "Allow", "to": [{"namespaces": {}}]});
+            rules.push(rule, Vec::new());
         }
         // Names and addresses by the ports they were used on.
         let mut groups: BTreeMap<Option<String>, Group> = BTreeMap::new();
@@ -100,19 +100,15 @@ pub(super) fn documents(
             if let Some(p) = g.ports {
                 rule["ports"] = p;
             }
-            comments.insert(format!("/spec/egress/{}", rules.len()), g.comments);
-            rules.push(rule);
+            rules.push(rule, g.comments);
         }
-        comments.insert(
-            format!("/spec/egress/{}", rules.len()),
-            vec!["everything else: denied".into()],
-        );
-        rules.push(json!({"name": "deny-other-egress", "action": "Deny",
-                          "to": [{"networks": ["0.0.0.0/0", "::/0"]}]}));
-        if rules.len() > 100 {
+        let deny = json!({"name": "deny-other-egress", "action": "Deny",
+                          "to": [{"networks": ["0.0.0.0/0", "::/0"]}]});
+        rules.push(deny, vec!["everything else: denied".into()]);
+        if rules.list.len() > 100 {
             notes.push(format!(
                 "AdminNetworkPolicy for {ns}: {} rules, more than the 100 the CRD allows",
-                rules.len()
+                rules.list.len()
             ));
         }
         let first = ws
@@ -134,10 +130,10 @@ pub(super) fn documents(
                 "spec": {
                     "priority": opts.priority,
                     "subject": {"namespaces": {"matchLabels": {"kubernetes.io/metadata.name": ns}}},
-                    "egress": rules,
+                    "egress": rules.list,
                 }
             }),
-            comments,
+            comments: rules.comments,
         });
     }
     (docs, notes)

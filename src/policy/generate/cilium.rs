@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::{Document, InCluster, Kind, Options, Resolvers, Use, WorkloadEgress};
+use super::{Document, InCluster, Kind, Options, Resolvers, Rules, Use, WorkloadEgress};
 
 /// Observed names under one pattern (or one name) on one set of ports: one rule.
 #[derive(Default)]
@@ -17,15 +17,9 @@ struct Named {
 }
 
 fn to_ports(u: &Use) -> Option<Value> {
-    if u.any_port || u.ports.is_empty() {
-        return None;
-    }
-    let ports: Vec<Value> = u
-        .ports
-        .iter()
-        .map(|(port, protocol)| {
-            json!({"port": port.to_string(), "protocol": protocol.as_str().to_ascii_uppercase()})
-        })
+    let ports = u.port_list()?.into_iter();
+    let ports: Vec<Value> = ports
+        .map(|(port, protocol)| json!({"port": port.to_string(), "protocol": protocol}))
         .collect();
     Some(json!([{"ports": ports}]))
 }
@@ -73,23 +67,19 @@ pub(super) fn documents(
 ) -> (Vec<Document>, Vec<String>) {
     let mut docs = Vec::new();
     for w in workloads {
-        let mut rules = dns_rules(resolvers);
-        let mut comments = BTreeMap::new();
-        if !rules.is_empty() {
-            comments.insert(
-                "/spec/egress/0".to_string(),
-                vec![
-                    "DNS through Cilium's proxy to the cluster's resolvers: what toFQDNs needs"
-                        .into(),
-                ],
-            );
+        let mut rules = Rules::default();
+        let why = "DNS through Cilium's proxy to the cluster's resolvers: what toFQDNs needs";
+        for (i, rule) in dns_rules(resolvers).into_iter().enumerate() {
+            let comment = if i == 0 {
+                vec![why.to_string()]
+            } else {
+                Vec::new()
+            };
+            rules.push(rule, comment);
         }
         if opts.in_cluster == InCluster::Allow {
-            comments.insert(
-                format!("/spec/egress/{}", rules.len()),
-                vec!["in-cluster (--in-cluster allow)".into()],
-            );
-            rules.push(json!({"toEntities": ["cluster"]}));
+            let why = "in-cluster (--in-cluster allow)";
+            rules.push(json!({"toEntities": ["cluster"]}), vec![why.into()]);
         }
         // Names by pattern (or themselves) and ports; one rule each.
         let mut named: BTreeMap<(String, Option<String>), Named> = BTreeMap::new();
@@ -104,8 +94,7 @@ pub(super) fn documents(
                 if let Some(p) = to_ports(u) {
                     rule["toPorts"] = p;
                 }
-                comments.insert(format!("/spec/egress/{}", rules.len()), vec![u.comment()]);
-                rules.push(rule);
+                rules.push(rule, vec![u.comment()]);
                 continue;
             };
             let key = if opts.fqdn_patterns {
@@ -137,8 +126,7 @@ pub(super) fn documents(
             if let Some(p) = n.ports {
                 rule["toPorts"] = p;
             }
-            comments.insert(format!("/spec/egress/{}", rules.len()), n.comments);
-            rules.push(rule);
+            rules.push(rule, n.comments);
         }
         let value = json!({
             "apiVersion": "cilium.io/v2",
@@ -146,13 +134,13 @@ pub(super) fn documents(
             "metadata": w.metadata(),
             "spec": {
                 "endpointSelector": {"matchLabels": w.selector},
-                "egress": rules,
+                "egress": rules.list,
             }
         });
         docs.push(Document {
             kind: Kind::Cilium,
             value,
-            comments,
+            comments: rules.comments,
         });
     }
     (docs, Vec::new())

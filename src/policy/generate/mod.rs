@@ -155,6 +155,21 @@ pub(crate) struct Use {
 }
 
 impl Use {
+    /// The observed ports with their protocol in capitals; None when every port must stay
+    /// open (only looked up, or a connection without a port).
+    pub fn port_list(&self) -> Option<Vec<(u16, String)>> {
+        if self.any_port || self.ports.is_empty() {
+            return None;
+        }
+        let upper = |p: &Protocol| p.as_str().to_ascii_uppercase();
+        Some(
+            self.ports
+                .iter()
+                .map(|(port, p)| (*port, upper(p)))
+                .collect(),
+        )
+    }
+
     pub fn label(&self) -> String {
         match (&self.name, self.ips.first()) {
             (Some(n), _) => n.clone(),
@@ -176,6 +191,23 @@ impl Use {
             rfc3339(self.last),
             self.count
         )
+    }
+}
+
+/// A policy's egress rules with the comment above each.
+#[derive(Debug, Default)]
+pub(crate) struct Rules {
+    pub list: Vec<Value>,
+    pub comments: BTreeMap<String, Vec<String>>,
+}
+
+impl Rules {
+    pub fn push(&mut self, rule: Value, comment: Vec<String>) {
+        if !comment.is_empty() {
+            let at = format!("/spec/egress/{}", self.list.len());
+            self.comments.insert(at, comment);
+        }
+        self.list.push(rule);
     }
 }
 

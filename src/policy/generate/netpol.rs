@@ -8,20 +8,14 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::{Value, json};
 
-use super::{Document, InCluster, Kind, Options, Resolvers, Use, WorkloadEgress};
+use super::{Document, InCluster, Kind, Options, Resolvers, Rules, Use, WorkloadEgress};
 use crate::event::Protocol;
 
 /// `ports` of a rule: protocol and number; none when every port stays open.
-pub(super) fn ports(u: &Use) -> Option<Value> {
-    if u.any_port || u.ports.is_empty() {
-        return None;
-    }
-    let ports: Vec<Value> = u
-        .ports
-        .iter()
-        .map(|(port, protocol)| json!({"protocol": protocol.as_str().to_ascii_uppercase(), "port": port}))
-        .collect();
-    Some(Value::Array(ports))
+fn ports(u: &Use) -> Option<Value> {
+    let ports = u.port_list()?.into_iter();
+    let ports = ports.map(|(port, protocol)| json!({"protocol": protocol, "port": port}));
+    Some(Value::Array(ports.collect()))
 }
 
 fn dns_rule(resolvers: &Resolvers) -> Value {
@@ -55,19 +49,14 @@ pub(super) fn documents(
     let mut docs = Vec::new();
     let mut notes = Vec::new();
     for w in workloads {
-        let mut rules = Vec::new();
-        let mut comments = BTreeMap::new();
-        let mut comment = |rules: &Vec<Value>, text: Vec<String>| {
-            comments.insert(format!("/spec/egress/{}", rules.len()), text);
-        };
-        comment(&rules, vec!["DNS: the cluster's resolvers".into()]);
-        rules.push(dns_rule(resolvers));
+        let mut rules = Rules::default();
+        rules.push(
+            dns_rule(resolvers),
+            vec!["DNS: the cluster's resolvers".into()],
+        );
         if opts.in_cluster == InCluster::Allow {
-            comment(
-                &rules,
-                vec!["in-cluster: every pod of every namespace (--in-cluster allow)".into()],
-            );
-            rules.push(json!({"to": [{"namespaceSelector": {}}]}));
+            let why = "in-cluster: every pod of every namespace (--in-cluster allow)";
+            rules.push(json!({"to": [{"namespaceSelector": {}}]}), vec![why.into()]);
         }
         // Addresses by the ports they were used on, for --aggregate-ipv4.
         let mut uses: Vec<(Use, Vec<IpAddr>)> = Vec::new();
@@ -84,13 +73,7 @@ pub(super) fn documents(
             uses.push((u.clone(), u.ips.clone()));
         }
         if let Some(prefix) = opts.aggregate_ipv4 {
-            aggregate(
-                &mut uses,
-                prefix,
-                opts.aggregate_min,
-                &mut rules,
-                &mut comments,
-            );
+            aggregate(&mut uses, prefix, opts.aggregate_min, &mut rules);
         }
         for (u, ips) in uses.iter().filter(|(_, ips)| !ips.is_empty()) {
             let blocks: Vec<Value> = ips
@@ -101,8 +84,7 @@ pub(super) fn documents(
             if let Some(p) = ports(u) {
                 rule["ports"] = p;
             }
-            comments.insert(format!("/spec/egress/{}", rules.len()), vec![u.comment()]);
-            rules.push(rule);
+            rules.push(rule, vec![u.comment()]);
         }
         let value = json!({
             "apiVersion": "networking.k8s.io/v1",
@@ -111,13 +93,13 @@ pub(super) fn documents(
             "spec": {
                 "podSelector": {"matchLabels": w.selector},
                 "policyTypes": ["Egress"],
-                "egress": rules,
+                "egress": rules.list,
             }
         });
         docs.push(Document {
             kind: Kind::NetworkPolicy,
             value,
-            comments,
+            comments: rules.comments,
         });
     }
     (docs, notes)
@@ -125,13 +107,7 @@ pub(super) fn documents(
 
 /// Replaces IPv4 addresses that share a /`prefix` with at least `min` others on the same
 /// ports by one rule for the network.
-fn aggregate(
-    uses: &mut [(Use, Vec<IpAddr>)],
-    prefix: u8,
-    min: usize,
-    rules: &mut Vec<Value>,
-    comments: &mut BTreeMap<String, Vec<String>>,
-) {
+fn aggregate(uses: &mut [(Use, Vec<IpAddr>)], prefix: u8, min: usize, rules: &mut Rules) {
     type PortSet = (bool, BTreeSet<(u16, Protocol)>);
     let mut nets: BTreeMap<(PortSet, IpNet), BTreeSet<IpAddr>> = BTreeMap::new();
     for (u, ips) in uses.iter() {
@@ -143,11 +119,11 @@ fn aggregate(
             nets.entry(key).or_default().insert(*ip);
         }
     }
-    for (((any_port, ports), net), ips) in nets.into_iter().filter(|(_, ips)| ips.len() >= min) {
+    for (((any_port, used), net), ips) in nets.into_iter().filter(|(_, ips)| ips.len() >= min) {
         let mut names = BTreeSet::new();
         let mut template: Option<Use> = None;
         for (u, have) in uses.iter_mut() {
-            if (u.any_port, &u.ports) != (any_port, &ports) {
+            if (u.any_port, &u.ports) != (any_port, &used) {
                 continue;
             }
             let before = have.len();
@@ -159,18 +135,15 @@ fn aggregate(
         }
         let Some(u) = template else { continue };
         let mut rule = json!({"to": [{"ipBlock": {"cidr": net.to_string()}}]});
-        if let Some(p) = super::netpol::ports(&u) {
+        if let Some(p) = ports(&u) {
             rule["ports"] = p;
         }
         let names: Vec<String> = names.into_iter().collect();
-        comments.insert(
-            format!("/spec/egress/{}", rules.len()),
-            vec![format!(
-                "{} addresses aggregated (--aggregate-ipv4 /{prefix}): {}",
-                ips.len(),
-                names.join(", ")
-            )],
+        let why = format!(
+            "{} addresses aggregated (--aggregate-ipv4 /{prefix}): {}",
+            ips.len(),
+            names.join(", ")
         );
-        rules.push(rule);
+        rules.push(rule, vec![why]);
     }
 }
