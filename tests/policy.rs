@@ -827,3 +827,68 @@ fn examples_walk_through_scan_check_generate_check() {
         assert_eq!(denied, expected, "{kind}");
     }
 }
+
+/// The sample corpus's Istio and CoreDNS logs (../shared/samples, when present): a pod stands
+/// for each client address they show; the generated Cilium policies allow every edge but
+/// what was observed blocked.
+#[test]
+fn the_sample_corpus_round_trips() {
+    let dir = repo("../shared/samples");
+    let found = dir.is_dir().then_some(dir);
+    let Some(samples) =
+        support::service(found, "no ../shared/samples: the samples are shared data")
+    else {
+        return;
+    };
+    let logs: Vec<String> = [
+        "envoy-istio/istio-io_access-log_default-format_1.9plus.log",
+        "envoy-istio/istio-io_access-log_pre-1.9-formats.log",
+        "coredns/coredns-repo_doc-examples.log",
+    ]
+    .iter()
+    .map(|rel| samples.join(rel).to_str().unwrap().to_string())
+    .collect();
+    let logs: Vec<&str> = logs.iter().map(String::as_str).collect();
+    let doc = support::scan(&logs);
+    let mut pods = Vec::new();
+    for d in doc["destinations"].as_array().unwrap() {
+        for e in d["edges"].as_array().unwrap() {
+            let ip = e["source"]["ip"]
+                .as_str()
+                .expect("the samples name clients by address");
+            let name = format!("client-{}", ip.replace(['.', ':'], "-"));
+            pods.push(json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"namespace": "samples", "name": name, "labels": {"app": name}},
+                "spec": {"containers": [{"name": "app"}]},
+                "status": {"phase": "Running", "podIP": ip}}));
+        }
+    }
+    assert!(pods.len() >= 3, "{doc}");
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = dir.path().join("cluster.json");
+    std::fs::write(&cluster, json!({"kind": "List", "items": pods}).to_string()).unwrap();
+    let inventory = dir.path().join("inventory.json");
+    std::fs::write(&inventory, doc.to_string()).unwrap();
+    let base = [
+        "--inventory",
+        inventory.to_str().unwrap(),
+        "--cluster",
+        cluster.to_str().unwrap(),
+    ];
+    let (yaml, _) = generate(&[&base[..], &["--kind", "cilium"]].concat());
+    let generated = dir.path().join("cilium.yaml");
+    std::fs::write(&generated, yaml).unwrap();
+    let with = ["--cluster", generated.to_str().unwrap(), "--output", "json"];
+    let report = json_of(&check(&[&base[..], &with].concat()));
+    for r in report["rows"].as_array().unwrap() {
+        let blocked = r["observed"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("blocked"));
+        let want = if blocked { "denied" } else { "allowed" };
+        assert_eq!(r["status"], want, "{r}");
+    }
+    assert!(
+        report["totals"]["allowed"].as_u64().unwrap() >= 3,
+        "{report}"
+    );
+}

@@ -4,6 +4,7 @@
 //! maps in the order built, strings plain when YAML reads them back as the same string, else
 //! double-quoted (JSON's escapes are YAML's).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -17,7 +18,8 @@ pub struct Commented<'a> {
 }
 
 pub fn write(doc: &Commented, out: &mut String) {
-    node(doc, doc.value, "", 0, out);
+    let mut pointer = String::new();
+    node(doc, doc.value, &mut pointer, 0, false, out);
 }
 
 fn comment(doc: &Commented, pointer: &str, indent: usize, out: &mut String) {
@@ -26,32 +28,55 @@ fn comment(doc: &Commented, pointer: &str, indent: usize, out: &mut String) {
     }
 }
 
-/// Writes the entries of a map or sequence at `indent`, each on its own lines.
-fn node(doc: &Commented, v: &Value, pointer: &str, indent: usize, out: &mut String) {
+/// Appends a JSON pointer segment (`~` and `/` escaped).
+fn segment(pointer: &mut String, key: &str) {
+    pointer.push('/');
+    if key.contains(['~', '/']) {
+        pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+    } else {
+        pointer.push_str(key);
+    }
+}
+
+/// Writes the entries of a map or sequence at `indent`, each on its own lines; `inline`: the
+/// first map key continues a `- ` already written.
+fn node(
+    doc: &Commented,
+    v: &Value,
+    pointer: &mut String,
+    indent: usize,
+    inline: bool,
+    out: &mut String,
+) {
+    let at = pointer.len();
     match v {
         Value::Object(map) => {
-            for (k, item) in map {
-                let at = format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"));
-                comment(doc, &at, indent, out);
-                let _ = write!(out, "{:indent$}{}:", "", scalar_text(k));
-                child(doc, item, &at, indent, out);
+            for (i, (k, item)) in map.iter().enumerate() {
+                segment(pointer, k);
+                if !(inline && i == 0) {
+                    comment(doc, pointer, indent, out);
+                    let _ = write!(out, "{:indent$}", "");
+                }
+                out.push_str(&scalar_text(k));
+                out.push(':');
+                child(doc, item, pointer, indent, out);
+                pointer.truncate(at);
             }
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                let at = format!("{pointer}/{i}");
-                comment(doc, &at, indent, out);
+                let _ = write!(pointer, "/{i}");
+                comment(doc, pointer, indent, out);
                 let _ = write!(out, "{:indent$}-", "");
                 match item {
                     // A map's first key goes on the dash's line.
                     Value::Object(map) if !map.is_empty() => {
-                        let mut first = String::new();
-                        node(doc, item, &at, indent + 2, &mut first);
                         out.push(' ');
-                        out.push_str(first.trim_start());
+                        node(doc, item, pointer, indent + 2, true, out);
                     }
-                    _ => child(doc, item, &at, indent, out),
+                    _ => child(doc, item, pointer, indent, out),
                 }
+                pointer.truncate(at);
             }
         }
         other => {
@@ -61,15 +86,15 @@ fn node(doc: &Commented, v: &Value, pointer: &str, indent: usize, out: &mut Stri
 }
 
 /// The value after `key:` or `-`: inline when scalar or empty, else on the next lines.
-fn child(doc: &Commented, v: &Value, pointer: &str, indent: usize, out: &mut String) {
+fn child(doc: &Commented, v: &Value, pointer: &mut String, indent: usize, out: &mut String) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             out.push('\n');
-            node(doc, v, pointer, indent + 2, out);
+            node(doc, v, pointer, indent + 2, false, out);
         }
         Value::Array(a) if !a.is_empty() => {
             out.push('\n');
-            node(doc, v, pointer, indent + 2, out);
+            node(doc, v, pointer, indent + 2, false, out);
         }
         other => {
             let _ = writeln!(out, " {}", scalar(other));
@@ -77,11 +102,11 @@ fn child(doc: &Commented, v: &Value, pointer: &str, indent: usize, out: &mut Str
     }
 }
 
-fn scalar(v: &Value) -> String {
+fn scalar(v: &Value) -> Cow<'_, str> {
     match v {
         Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string().into(),
+        Value::Number(n) => n.to_string().into(),
         Value::String(s) => scalar_text(s),
         Value::Array(_) => "[]".into(),
         Value::Object(_) => "{}".into(),
@@ -89,7 +114,7 @@ fn scalar(v: &Value) -> String {
 }
 
 /// A string plain when it cannot read back as anything else, else double-quoted.
-fn scalar_text(s: &str) -> String {
+fn scalar_text(s: &str) -> Cow<'_, str> {
     let plain = !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b))
@@ -99,9 +124,9 @@ fn scalar_text(s: &str) -> String {
             "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n"
         );
     if plain {
-        s.to_string()
+        Cow::Borrowed(s)
     } else {
-        serde_json::to_string(s).unwrap_or_default()
+        Cow::Owned(serde_json::to_string(s).unwrap_or_default())
     }
 }
 
