@@ -317,13 +317,7 @@ fn double_star(version: Option<&str>) -> Result<bool> {
 
 pub async fn generate(args: GenerateArgs) -> Result<Exit> {
     use crate::policy::generate::{self, InCluster, Kind, Options};
-    let cluster_domain = args
-        .observed
-        .scan
-        .classify
-        .settings()?
-        .classify
-        .cluster_domain;
+    let classify = args.observed.scan.classify.settings()?.classify;
     let (cluster, destinations) = args.observed.read().await?;
     let mut kinds: Vec<Kind> = args
         .kinds
@@ -352,7 +346,8 @@ pub async fn generate(args: GenerateArgs) -> Result<Exit> {
         cilium_double_star: double_star(args.cilium_version.as_deref())?,
         per_workload_sidecar: args.per_workload,
         priority: args.priority,
-        cluster_domain,
+        cluster_domain: classify.cluster_domain,
+        cluster_cidrs: classify.cluster_cidrs,
     };
     let resolver = Resolver::new(Evaluator::new(&cluster));
     let generated = generate::generate(&resolver, &destinations, &opts);

@@ -62,7 +62,11 @@ pub(super) fn documents(
         let rule = json!({"name": "dns", "action": "Allow", "to": to, "ports": dns});
         rules.push(rule, vec!["DNS: the cluster's resolvers".into()]);
         if opts.in_cluster == InCluster::Allow {
-            let rule = json!({"name": "in-cluster", "action": "Allow", "to": [{"namespaces": {}}]});
+            let mut to = vec![json!({"namespaces": {}})];
+            if !opts.cluster_cidrs.is_empty() {
+                to.push(json!({"networks": opts.cluster_cidrs}));
+            }
+            let rule = json!({"name": "in-cluster", "action": "Allow", "to": to});
             rules.push(rule, Vec::new());
         }
         // Names and addresses by the ports they were used on.

@@ -87,6 +87,9 @@ pub struct Options {
     pub priority: i32,
     /// The cluster DNS domain (Sidecar hosts of in-cluster services).
     pub cluster_domain: String,
+    /// The cluster's CIDRs (`--cluster-cidr`): in-cluster addresses that are not pods (nodes,
+    /// the API server), kept reachable with `InCluster::Allow`.
+    pub cluster_cidrs: Vec<String>,
 }
 
 impl Default for Options {
@@ -101,6 +104,7 @@ impl Default for Options {
             per_workload_sidecar: false,
             priority: 50,
             cluster_domain: "cluster.local".into(),
+            cluster_cidrs: Vec::new(),
         }
     }
 }

@@ -55,8 +55,21 @@ pub(super) fn documents(
             vec!["DNS: the cluster's resolvers".into()],
         );
         if opts.in_cluster == InCluster::Allow {
-            let why = "in-cluster: every pod of every namespace (--in-cluster allow)";
-            rules.push(json!({"to": [{"namespaceSelector": {}}]}), vec![why.into()]);
+            let mut to = vec![json!({"namespaceSelector": {}})];
+            to.extend(
+                opts.cluster_cidrs
+                    .iter()
+                    .map(|c| json!({"ipBlock": {"cidr": c}})),
+            );
+            let why = match opts.cluster_cidrs.is_empty() {
+                true => {
+                    "in-cluster: every pod of every namespace (--in-cluster allow); nodes and the API server are not pods: name their networks with --cluster-cidr"
+                }
+                false => {
+                    "in-cluster: every pod of every namespace and the cluster's CIDRs (--in-cluster allow)"
+                }
+            };
+            rules.push(json!({"to": to}), vec![why.into()]);
         }
         // Addresses by the ports they were used on, for --aggregate-ipv4.
         let mut uses: Vec<(Use, Vec<IpAddr>)> = Vec::new();
