@@ -304,15 +304,9 @@ async fn create_fixture(cluster: &Cluster) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn live_cluster_with_real_crds_answers_as_the_files_do() {
-    let Some(crds) = shared_crds() else {
+    let Some(cluster) = with_policy_crds().await else {
         return;
     };
-    let Some(cluster) = Cluster::start().await else {
-        return;
-    };
-    for crd in crds {
-        cluster.apply(crd).await;
-    }
     create_fixture(&cluster).await;
     let dir = tempfile::tempdir().unwrap();
     let inventory = write_inventory(dir.path());

@@ -7,7 +7,6 @@ mod cluster;
 mod policy_fixture;
 mod support;
 
-use cluster::Cluster;
 use policy_fixture::*;
 use serde_json::{Value, json};
 use support::{bin, repo, with_stdin};
@@ -203,15 +202,9 @@ fn stored_as_sent(sent: &Value, stored: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn generated_documents_pass_a_dry_run_with_the_real_crds() {
-    let Some(crds) = shared_crds() else {
+    let Some(cluster) = with_policy_crds().await else {
         return;
     };
-    let Some(cluster) = Cluster::start().await else {
-        return;
-    };
-    for crd in crds {
-        cluster.apply(crd).await;
-    }
     for ns in ["shop", "payments"] {
         cluster.add_namespace(ns).await;
     }

@@ -7,6 +7,7 @@ use std::process::Output;
 
 use serde_json::{Value, json};
 
+use crate::cluster::Cluster;
 use crate::support::{bin, repo};
 
 pub const FIXTURE: &str = "tests/fixtures/policy/cluster.yaml";
@@ -109,6 +110,16 @@ pub fn row<'a>(report: &'a Value, destination: &str) -> &'a Value {
         .iter()
         .find(|r| r["destination"] == destination)
         .unwrap_or_else(|| panic!("no row for {destination}"))
+}
+
+/// A test apiserver with the real CRDs of the policy kinds installed, when there are both.
+pub async fn with_policy_crds() -> Option<Cluster> {
+    let crds = shared_crds()?;
+    let cluster = Cluster::start().await?;
+    for crd in crds {
+        cluster.apply(crd).await;
+    }
+    Some(cluster)
 }
 
 /// The real upstream CRDs of the policy kinds (../shared/crds), when this checkout has them
