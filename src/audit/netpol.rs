@@ -11,20 +11,8 @@ use super::{Allowed, Finding, Kind, Port, RulePorts, Rules, Severity, Summary, r
 use crate::cluster::Cluster;
 use crate::policy::Evaluator;
 
-/// Whether the policy restricts egress: `policyTypes` names Egress, or (without
-/// `policyTypes`) it has egress rules.
-fn restricts_egress(policy: &NetworkPolicy) -> bool {
-    let Some(spec) = &policy.spec else {
-        return false;
-    };
-    match &spec.policy_types {
-        Some(types) => types.iter().any(|t| t == "Egress"),
-        None => spec.egress.is_some(),
-    }
-}
-
-/// Workloads whose pods no egress policy isolates (AdminNetworkPolicy, NetworkPolicy,
-/// Cilium, as the policy evaluator sees them): the most important finding, counted per
+/// Workloads whose pods no egress policy isolates (NetworkPolicy or Cilium, as the policy
+/// evaluator sees them): the most important finding, counted per
 /// namespace. A workload is unrestricted when any of its pods (or its template) is.
 pub(super) fn unrestricted(cluster: &Cluster, out: &mut Vec<Finding>, summary: &mut Summary) {
     let evaluator = Evaluator::new(cluster);
@@ -79,7 +67,7 @@ pub(super) fn unrestricted(cluster: &Cluster, out: &mut Vec<Finding>, summary: &
 
 /// What one policy's egress rules allow outside the cluster.
 pub(super) fn rules(policy: &NetworkPolicy, rules: &Rules, out: &mut Vec<Finding>) {
-    if !restricts_egress(policy) {
+    if !crate::policy::restricts_egress(policy) {
         return;
     }
     let namespace = policy.metadata.namespace.clone();

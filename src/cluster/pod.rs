@@ -215,6 +215,12 @@ impl Pod {
         label == Some("true") || (ns == Some("enabled") && label != Some("false"))
     }
 
+    /// Whether the pod carries every label of `wanted` (a Service's selector, a Sidecar's
+    /// workloadSelector, a generated matchLabels).
+    pub fn has_labels(&self, wanted: &BTreeMap<String, String>) -> bool {
+        wanted.iter().all(|(k, v)| self.labels.get(k) == Some(v))
+    }
+
     /// The port a named container port resolves to for `protocol`.
     pub fn named_port(&self, name: &str, protocol: &str) -> Option<u16> {
         self.ports

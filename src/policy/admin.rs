@@ -4,7 +4,7 @@
 //! with ANP's wildcard rule.
 
 use super::names::admin_domain;
-use super::{Connection, Decision, Direction, Evaluator, Layer, Target, in_cidr, protocol_is};
+use super::{Connection, Decision, Direction, Evaluator, Layer, in_cidr, protocol_is};
 use crate::cluster::Pod;
 use crate::cluster::admin::{AdminPeer, AdminPolicy, AdminPort, AdminRule, PodPeer, Subject};
 use crate::cluster::selector::{Keys, matches};
@@ -112,11 +112,7 @@ fn port_matches(p: &AdminPort, conn: &Connection) -> bool {
 }
 
 fn peer_matches(ev: &Evaluator, peer: &AdminPeer, conn: &Connection, dir: Direction) -> bool {
-    let (pod, ip) = match (dir, conn.to) {
-        (Direction::Egress, Target::Pod { pod, ip }) => (Some(pod), ip),
-        (Direction::Egress, Target::External(ip)) => (None, ip),
-        (Direction::Ingress, _) => (Some(conn.from), conn.from.ips.first().copied()),
-    };
+    let (pod, ip) = conn.peer(dir);
     if let Some(networks) = &peer.networks {
         return ip.is_some_and(|ip| networks.iter().any(|n| in_cidr(ip, n, &[])));
     }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::names::cilium_pattern;
-use super::{Connection, Direction, Evaluator, Found, Target, in_cidr, is_everything, protocol_is};
+use super::{Connection, Direction, Evaluator, Found, in_cidr, is_everything, protocol_is};
 use crate::cluster::Pod;
 use crate::cluster::cilium::{CiliumPolicy, CiliumRule, FqdnSelector, PeerRule, PortRule};
 use crate::cluster::selector::{Keys, matches};
@@ -178,11 +178,7 @@ fn rule_matches(
     if !ports_ok {
         return false;
     }
-    let (pod, ip) = match (dir, conn.to) {
-        (Direction::Egress, Target::Pod { pod, ip }) => (Some(pod), ip),
-        (Direction::Egress, Target::External(ip)) => (None, ip),
-        (Direction::Ingress, _) => (Some(conn.from), conn.from.ips.first().copied()),
-    };
+    let (pod, ip) = conn.peer(dir);
     let l3 = rule.endpoints.is_some()
         || rule.cidr.is_some()
         || rule.cidr_set.is_some()

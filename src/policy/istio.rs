@@ -22,7 +22,7 @@ fn sidecar_of<'c>(ev: &Evaluator<'c>, pod: &Pod) -> Option<&'c Sidecar> {
             && s.spec
                 .workload_selector
                 .as_ref()
-                .is_some_and(|w| w.labels.iter().all(|(k, v)| pod.labels.get(k) == Some(v)))
+                .is_some_and(|w| pod.has_labels(&w.labels))
     });
     let plain = |ns: &str| {
         sidecars

@@ -71,6 +71,16 @@ impl Connection<'_, '_> {
         }
     }
 
+    /// The far side a rule for `dir` judges: the destination for egress, the source for
+    /// ingress; its pod (None outside the cluster) and address.
+    fn peer(&self, dir: Direction) -> (Option<&Pod>, Option<IpAddr>) {
+        match (dir, self.to) {
+            (Direction::Egress, Target::Pod { pod, ip }) => (Some(pod), ip),
+            (Direction::Egress, Target::External(ip)) => (None, ip),
+            (Direction::Ingress, _) => (Some(self.from), self.from.ips.first().copied()),
+        }
+    }
+
     fn dest_pod(&self) -> Option<&Pod> {
         match self.to {
             Target::Pod { pod, .. } => Some(pod),
@@ -185,6 +195,12 @@ impl Found {
     }
 }
 
+/// Whether a NetworkPolicy restricts egress: `policyTypes` names Egress, or (omitted) it has
+/// egress rules.
+pub fn restricts_egress(policy: &k8s_openapi::api::networking::v1::NetworkPolicy) -> bool {
+    netpol::restricts(policy, Direction::Egress)
+}
+
 /// A Service's backend pod and the port a connection reaches on it.
 pub type Backend<'c> = (&'c Pod, Option<u16>);
 
@@ -259,7 +275,7 @@ impl<'c> Evaluator<'c> {
             !p.template
                 && !p.finished
                 && p.namespace == service.namespace
-                && selector.is_some_and(|s| s.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
+                && selector.is_some_and(|s| p.has_labels(s))
         });
         let backend = backend.map(|pod| {
             let mapped = port.and_then(|port| {

@@ -6,13 +6,13 @@
 use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Connection, Direction, Evaluator, Found, Target, in_cidr, is_everything, protocol_is};
+use super::{Connection, Direction, Evaluator, Found, in_cidr, is_everything, protocol_is};
 use crate::cluster::selector::{Keys, matches};
 use crate::cluster::{Pod, qualified};
 
 /// Whether the policy restricts `dir`: `policyTypes` names it, or (omitted) Ingress always
 /// and Egress when it has egress rules.
-fn restricts(policy: &NetworkPolicy, dir: Direction) -> bool {
+pub(super) fn restricts(policy: &NetworkPolicy, dir: Direction) -> bool {
     let Some(spec) = &policy.spec else {
         return false;
     };
@@ -131,11 +131,7 @@ fn peer_matches(
     dir: Direction,
     notes: &mut Vec<String>,
 ) -> bool {
-    let (pod, ip) = match (dir, conn.to) {
-        (Direction::Egress, Target::Pod { pod, ip }) => (Some(pod), ip),
-        (Direction::Egress, Target::External(ip)) => (None, ip),
-        (Direction::Ingress, _) => (Some(conn.from), conn.from.ips.first().copied()),
-    };
+    let (pod, ip) = conn.peer(dir);
     if let Some(block) = &peer.ip_block {
         let except = block.except.as_deref().unwrap_or_default();
         return match (pod, ip) {

@@ -75,15 +75,9 @@ pub fn diff(cluster: &Cluster, generated: &Generated) -> String {
         lines.push(line);
     }
     for title in have.keys() {
-        let ours = title
-            .rsplit('/')
-            .next()
-            .unwrap_or(title)
-            .starts_with("egress-scout")
-            || title
-                .split(' ')
-                .nth(1)
-                .is_some_and(|n| n.starts_with("egress-scout"));
+        // The object's name: after `ns/`, else after the kind.
+        let name = title.rsplit(['/', ' ']).next().unwrap_or_default();
+        let ours = name.starts_with("egress-scout");
         if ours {
             lines.push(format!(
                 "- {title}: generated before, nothing observed needs it now"

@@ -439,7 +439,7 @@ pub(crate) fn shared_selector(cluster: &Cluster, w: &WorkloadEgress) -> Option<S
         .pods
         .iter()
         .filter(|p| p.namespace == w.pod.namespace && p.workload != w.pod.workload)
-        .filter(|p| w.selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
+        .filter(|p| p.has_labels(&w.selector))
         .map(|p| p.workload.to_string())
         .collect();
     (!others.is_empty()).then(|| {
