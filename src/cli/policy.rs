@@ -1,4 +1,4 @@
-//! `policy query` and `policy check`: the evaluator at the command line.
+//! `policy query`, `policy check` and `policy generate`: the evaluator at the command line.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;

@@ -150,10 +150,10 @@ pub(super) fn source_pod<'c>(resolver: &Resolver<'c>, key: &SourceKey) -> Result
             kind,
             name,
         } => resolver
-            .pod(&format!("{namespace}/{kind}/{name}"))
-            .or_else(|_| resolver.pod(&format!("{namespace}/{name}"))),
-        SourceKey::Pod { namespace, pod } => resolver.pod(&format!("{namespace}/{pod}")),
-        SourceKey::Ip(ip) => resolver.pod(&ip.to_string()),
+            .named(namespace, Some(kind), name)
+            .or_else(|_| resolver.named(namespace, None, name)),
+        SourceKey::Pod { namespace, pod } => resolver.named(namespace, None, pod),
+        SourceKey::Ip(ip) => resolver.at(*ip),
         SourceKey::Unknown => Err("the source is unknown".into()),
         SourceKey::Other => Err("edges folded past inventory.max_entries: sources not kept".into()),
     }

@@ -88,22 +88,32 @@ impl<'c> Resolver<'c> {
         Resolver { evaluator, by_name }
     }
 
-    /// The pod `NS/NAME` names (a pod, else a workload), or a pod's address.
+    /// The pod `NS/NAME` names (a pod, else a workload; `NS/KIND/NAME` a workload of that
+    /// kind), or a pod's address.
     pub fn pod(&self, text: &str) -> Result<&'c Pod, String> {
         if let Ok(ip) = text.parse::<IpAddr>() {
-            return match self.evaluator.target(ip) {
-                Target::Pod { pod, .. } => Ok(pod),
-                Target::External(_) => Err(format!("no pod has the address {ip}")),
-            };
+            return self.at(ip);
         }
         let Some((ns, name)) = text.split_once('/') else {
             return Err(format!("{text:?} is neither NAMESPACE/NAME nor an address"));
         };
-        // `NS/KIND/NAME` names a workload by kind too.
-        let (kind, name) = match name.split_once('/') {
-            Some((kind, name)) => (Some(kind), name),
-            None => (None, name),
-        };
+        match name.split_once('/') {
+            Some((kind, name)) => self.named(ns, Some(kind), name),
+            None => self.named(ns, None, name),
+        }
+    }
+
+    /// The pod holding `ip`.
+    pub fn at(&self, ip: IpAddr) -> Result<&'c Pod, String> {
+        match self.evaluator.target(ip) {
+            Target::Pod { pod, .. } => Ok(pod),
+            Target::External(_) => Err(format!("no pod has the address {ip}")),
+        }
+    }
+
+    /// The pod `name` of namespace `ns`, else a pod of its workload `name` (of `kind`, when
+    /// given).
+    pub fn named(&self, ns: &str, kind: Option<&str>, name: &str) -> Result<&'c Pod, String> {
         self.by_name
             .get(&(ns, name))
             .and_then(|pods| {
@@ -111,7 +121,13 @@ impl<'c> Resolver<'c> {
                     .find(|p| kind.is_none_or(|k| p.workload.kind.eq_ignore_ascii_case(k)))
             })
             .copied()
-            .ok_or_else(|| format!("no pod or workload {text} in the cluster objects read"))
+            .ok_or_else(|| {
+                let text = match kind {
+                    Some(kind) => format!("{ns}/{kind}/{name}"),
+                    None => format!("{ns}/{name}"),
+                };
+                format!("no pod or workload {text} in the cluster objects read")
+            })
     }
 
     pub fn answer(&self, query: Query) -> Answer {

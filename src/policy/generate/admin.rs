@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{
     Document, InCluster, Kind, Options, Resolvers, Rules, Use, WorkloadEgress, metadata,
-    object_name,
+    object_name, window,
 };
 
 /// The CRD's bound on `domainNames` and `networks` per peer.
@@ -115,16 +115,7 @@ pub(super) fn documents(
                 rules.list.len()
             ));
         }
-        let first = ws
-            .iter()
-            .map(|w| w.first)
-            .min()
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-        let last = ws
-            .iter()
-            .map(|w| w.last)
-            .max()
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let (first, last) = window(ws.iter().copied());
         docs.push(Document {
             kind: Kind::AdminNetworkPolicy,
             value: json!({

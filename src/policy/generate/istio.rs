@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{Document, InCluster, Kind, Options, Use, WorkloadEgress, metadata, object_name};
+use super::{
+    Document, InCluster, Kind, Options, Use, WorkloadEgress, metadata, object_name, window,
+};
 use crate::event::Protocol;
 
 /// The protocol a ServiceEntry port declares, from the port (the inventory keeps no SNI or
@@ -152,16 +154,7 @@ pub(super) fn documents(
         let (name, first, last) = match workload {
             Some(w) => (w.object_name(), w.first, w.last),
             None => {
-                let ws = workloads.iter().filter(|w| w.namespace() == ns);
-                let first = ws
-                    .clone()
-                    .map(|w| w.first)
-                    .min()
-                    .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-                let last = ws
-                    .map(|w| w.last)
-                    .max()
-                    .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+                let (first, last) = window(workloads.iter().filter(|w| w.namespace() == ns));
                 ("egress-scout".to_string(), first, last)
             }
         };

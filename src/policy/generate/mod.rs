@@ -245,6 +245,16 @@ impl WorkloadEgress<'_> {
     }
 }
 
+/// The observation window of several workloads (a namespace's): first and last seen.
+pub(crate) fn window<'a, 'c: 'a>(
+    ws: impl Iterator<Item = &'a WorkloadEgress<'c>>,
+) -> (OffsetDateTime, OffsetDateTime) {
+    ws.fold(None, |acc: Option<(OffsetDateTime, OffsetDateTime)>, w| {
+        Some(acc.map_or((w.first, w.last), |(f, l)| (f.min(w.first), l.max(w.last))))
+    })
+    .unwrap_or((OffsetDateTime::UNIX_EPOCH, OffsetDateTime::UNIX_EPOCH))
+}
+
 /// A DNS-1123 name `egress-scout-<what>`, at most 63 characters.
 pub(crate) fn object_name(what: &str) -> String {
     let mut name: String = format!("egress-scout-{what}")
