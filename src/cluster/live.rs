@@ -86,7 +86,7 @@ pub async fn fetch(client: Client, scope: &Scope) -> Result<Cluster, kube::Error
     let mut loader = Loader::default();
     let ns = scope.namespace.as_deref();
     let l = &mut loader;
-    match scope.namespace.as_deref() {
+    match ns {
         Some(ns) => {
             let api: Api<Namespace> = Api::all(client.clone());
             match api.get_opt(ns).await {
