@@ -15,16 +15,22 @@ pub enum SourceKind {
     Hubble,
     Falco,
     Capture,
+    /// A `connect()` or UDP send seen by the eBPF source's socket hooks.
+    Ebpf,
+    /// A mesh's standard metrics (Istio, Envoy) read from Prometheus.
+    IstioMetrics,
 }
 
 impl SourceKind {
     /// Every kind, in declaration order: `ALL[k as usize] == k`.
-    pub const ALL: [SourceKind; 5] = [
+    pub const ALL: [SourceKind; 7] = [
         SourceKind::Coredns,
         SourceKind::Envoy,
         SourceKind::Hubble,
         SourceKind::Falco,
         SourceKind::Capture,
+        SourceKind::Ebpf,
+        SourceKind::IstioMetrics,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +40,8 @@ impl SourceKind {
             SourceKind::Hubble => "hubble",
             SourceKind::Falco => "falco",
             SourceKind::Capture => "capture",
+            SourceKind::Ebpf => "ebpf",
+            SourceKind::IstioMetrics => "istio_metrics",
         }
     }
 }
@@ -149,6 +157,18 @@ pub struct Observation {
     pub fact: Fact,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
+    /// How many connections or lookups this one record stands for: 1 for a log line, a
+    /// counter's increase for a metric.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 #[cfg(test)]

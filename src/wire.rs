@@ -90,6 +90,7 @@ mod tests {
                 names: vec!["api.stripe.com".into()],
             },
             verdict: None,
+            count: 1,
         };
         let s = Stamped::new(evidence_id(None, obs.time, b"line"), obs);
         let json = serde_json::to_string(&s).unwrap();

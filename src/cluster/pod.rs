@@ -39,6 +39,8 @@ pub struct Pod {
     pub namespace: String,
     /// The pod's name; a template's is its workload's.
     pub name: String,
+    /// `metadata.uid`: its cgroup is named by it.
+    pub uid: Option<String>,
     pub workload: Workload,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
@@ -86,6 +88,7 @@ fn container_ports(spec: &PodSpec) -> Vec<ContainerPort> {
 pub struct Identity {
     pub namespace: String,
     pub name: String,
+    pub uid: Option<String>,
     pub workload: Workload,
     pub ips: Vec<IpAddr>,
     pub host_network: bool,
@@ -127,6 +130,7 @@ impl Identity {
         Some(Identity {
             namespace,
             name,
+            uid: meta.uid.clone(),
             workload,
             ips,
             host_network: pod.spec.as_ref().and_then(|s| s.host_network) == Some(true),
@@ -153,6 +157,7 @@ impl Pod {
         Some(Pod {
             namespace: id.namespace,
             name: id.name,
+            uid: id.uid,
             workload: id.workload,
             labels: meta.labels.unwrap_or_default(),
             annotations: meta.annotations.unwrap_or_default(),
@@ -176,6 +181,7 @@ impl Pod {
         Pod {
             namespace: namespace.to_string(),
             name: workload.name.clone(),
+            uid: None,
             workload,
             labels: meta.labels.unwrap_or_default(),
             annotations: meta.annotations.unwrap_or_default(),

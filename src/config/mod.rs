@@ -2,6 +2,8 @@
 //! embedded `config/default.toml`, a TOML or YAML pipeline file, then `EGRESS_SCOUT__...`
 //! environment variables; validated once, every problem named by its key path.
 
+mod ebpf;
+mod prometheus_query;
 mod validate;
 
 use std::fmt;
@@ -17,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 use crate::enrich::{self, PodTable, SharedPods};
 use crate::parse::Format;
 
+pub use ebpf::EbpfSourceConfig;
+pub use prometheus_query::PrometheusQuerySourceConfig;
 pub use validate::{Problem, readable};
 
 /// The defaults every pipeline inherits, compiled in so the binary runs from anywhere.
@@ -104,6 +108,8 @@ pub enum SourceConfig {
     Hubble(HubbleSourceConfig),
     Falco(FalcoSourceConfig),
     Pcap(PcapSourceConfig),
+    Ebpf(EbpfSourceConfig),
+    PrometheusQuery(PrometheusQuerySourceConfig),
 }
 
 /// Where a followed file starts reading when the pipeline starts.
@@ -679,6 +685,14 @@ impl SourceConfig {
                         }
                     })
             }
+            SourceConfig::Ebpf(e) => e
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("ebpf:{}", e.cgroup_root.display())),
+            SourceConfig::PrometheusQuery(p) => p
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("prometheus_query:{}", p.url)),
         }
     }
 
@@ -695,8 +709,10 @@ impl SourceConfig {
             SourceConfig::Kafka(_) => Format::Observation,
             SourceConfig::Hubble(_) => Format::Hubble,
             SourceConfig::Falco(_) => Format::Falco,
-            // Captures hand the stage typed findings, no lines.
-            SourceConfig::Pcap(_) => Format::Auto,
+            // These hand the stage typed findings, no lines.
+            SourceConfig::Pcap(_) | SourceConfig::Ebpf(_) | SourceConfig::PrometheusQuery(_) => {
+                Format::Auto
+            }
         }
     }
 }

@@ -188,6 +188,51 @@ impl Settings {
                         problem(format!("sources[{i}]"), "max_flows must be at least 1, snaplen at least 64 and buffer_bytes at least 65536".into());
                     }
                 }
+                SourceConfig::Ebpf(e) => {
+                    if !cfg!(feature = "ebpf") {
+                        problem(
+                            format!("sources[{i}]"),
+                            "this build has no ebpf source; build with `cargo build --release --features ebpf` (needs clang and libbpf-dev)".into(),
+                        );
+                    }
+                    // Only a cgroup v2 mount has cgroup.controllers at its top.
+                    if !e.cgroup_root.join("cgroup.controllers").exists() {
+                        problem(
+                            format!("sources[{i}].cgroup_root"),
+                            format!("{} is not a cgroup v2 mount; on hosts with both cgroup versions it is /sys/fs/cgroup/unified (`mount -t cgroup2` lists it)", e.cgroup_root.display()),
+                        );
+                    }
+                    if !e.ring_bytes.is_power_of_two() || e.ring_bytes < 4096 {
+                        problem(
+                            format!("sources[{i}].ring_bytes"),
+                            format!("is {}; it must be a power of two of at least 4096, e.g. 4194304", e.ring_bytes),
+                        );
+                    }
+                }
+                SourceConfig::PrometheusQuery(p) => {
+                    match url::Url::parse(&p.url) {
+                        Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                        _ => problem(
+                            format!("sources[{i}].url"),
+                            format!("{:?} is not an http(s) URL; write it like \"http://prometheus.istio-system:9090\"", p.url),
+                        ),
+                    }
+                    if p.queries.is_empty() || p.queries.iter().any(|q| q.trim().is_empty()) {
+                        problem(format!("sources[{i}].queries"), "must list at least one query, none empty (leave it out for Istio's and Envoy's)".into());
+                    }
+                    if p.interval_secs == 0 || p.timeout_secs == 0 {
+                        problem(format!("sources[{i}]"), "interval_secs and timeout_secs must be at least 1".into());
+                    }
+                    if let Some(path) = &p.bearer_token_file
+                        && let Err(why) = readable(path)
+                    {
+                        problem(format!("sources[{i}].bearer_token_file"), format!("cannot read {}: {why}", path.display()));
+                    }
+                    if p.tls.as_ref().is_some_and(|t| t.server_name.is_some()) {
+                        problem(format!("sources[{i}].tls.server_name"), "is not used here: the server's name is the url's host".into());
+                    }
+                    tls_problems(i, p.tls.as_ref(), &mut problem);
+                }
                 SourceConfig::Falco(f) => {
                     if f.input == crate::config::FalcoInput::Http
                         && f.address().parse::<std::net::SocketAddr>().is_err()

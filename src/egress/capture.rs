@@ -7,10 +7,26 @@ use crate::event::{Endpoint, Fact, Observation, SourceKind, Verdict};
 use time::OffsetDateTime;
 
 impl Judge {
-    /// A capture's finding (its flow tracker hands them over typed).
-    pub fn captured(&self, e: &Finding, times: &Times<'_>) -> Judgement {
+    /// A typed finding: a capture's flow tracker's, the eBPF source's, a metric series'.
+    pub fn finding(&self, e: &Finding, times: &Times<'_>) -> Judgement {
         let c = &self.classifier;
         match e {
+            Finding::Socket {
+                time_ns,
+                protocol,
+                dst,
+                dport,
+                pod_uid,
+                ..
+            } => self.socket(
+                at(*time_ns),
+                times,
+                *protocol,
+                *dst,
+                *dport,
+                pod_uid.is_some(),
+            ),
+            Finding::MeshCalls(m) => self.mesh_calls(m, times),
             Finding::Lookup {
                 time_ns,
                 client,
@@ -30,6 +46,7 @@ impl Judge {
                         qname: normalize_name(name),
                     },
                     verdict: None,
+                    count: 1,
                 })
             }
             Finding::DnsAnswer {
@@ -90,13 +107,14 @@ impl Judge {
                         State::Refused => Verdict::Refused,
                         State::Unanswered => Verdict::Unanswered,
                     }),
+                    count: 1,
                 })
             }
         }
     }
 }
 
-/// A capture's nanosecond time; none when out of range.
-fn at(ns: i64) -> Option<OffsetDateTime> {
+/// A finding's nanosecond time; none when out of range.
+pub(super) fn at(ns: i64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(ns.into()).ok()
 }

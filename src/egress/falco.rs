@@ -68,6 +68,7 @@ impl Judge {
                 names,
             },
             verdict: None,
+            count: 1,
         })
     }
 }

@@ -44,6 +44,7 @@ impl Judge {
                     qname: normalize_name(name),
                 },
                 verdict: verdict(f),
+                count: 1,
             });
         }
         match f.traffic_direction.as_deref() {
@@ -86,6 +87,7 @@ impl Judge {
                 names,
             },
             verdict: verdict(f),
+            count: 1,
         })
     }
 }

@@ -13,8 +13,10 @@ use crate::parse::envoy::AccessLog;
 use crate::parse::{Record, time as ts};
 
 mod capture;
+mod ebpf;
 mod falco;
 mod hubble;
+mod mesh_metrics;
 
 /// The outcome of judging one record.
 #[derive(Debug, PartialEq, Eq)]
@@ -136,6 +138,7 @@ impl Judge {
             src: obs.src.clone(),
             fact,
             verdict: obs.verdict,
+            count: obs.count,
         })
     }
 
@@ -167,6 +170,7 @@ impl Judge {
                 qname: normalize_name(q.qname),
             },
             verdict: None,
+            count: 1,
         })
     }
 
@@ -253,6 +257,7 @@ impl Judge {
                 names,
             },
             verdict: blackhole.then_some(Verdict::Dropped),
+            count: 1,
         })
     }
 }

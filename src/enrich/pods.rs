@@ -1,5 +1,5 @@
-//! The pod table: pod IP -> namespace, pod and owning workload, from the cluster model
-//! (a `kubectl get pods,replicasets,jobs -A -o json` file, or a watch).
+//! The pod table: pod IP (or UID, or name) -> namespace, pod and owning workload, from the
+//! cluster model (a `kubectl get pods,replicasets,jobs -A -o json` file, or a watch).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,6 +20,7 @@ use crate::cluster::{Owners, Pod};
 pub struct PodRecord {
     pub namespace: String,
     pub name: String,
+    pub uid: Option<String>,
     pub workload_kind: String,
     pub workload: String,
     pub ips: Vec<IpAddr>,
@@ -41,9 +42,15 @@ pub enum PodsError {
 }
 
 /// Pods by IP. Several pods may have held one IP over time (reuse after a pod ends).
+/// Sources that know a pod without its address (its cgroup, its log file, a metric's labels)
+/// find it by UID or by name, hostNetwork pods too.
 #[derive(Debug, Default)]
 pub struct PodTable {
     by_ip: HashMap<IpAddr, Vec<Arc<PodRecord>>>,
+    by_uid: HashMap<String, Arc<PodRecord>>,
+    by_name: HashMap<(String, String), Arc<PodRecord>>,
+    /// Workload kinds by namespace and workload name, for sources that name only the workload.
+    kinds: HashMap<(String, String), String>,
 }
 
 impl PodTable {
@@ -70,10 +77,20 @@ impl PodTable {
     /// Builds the table from the model's pods.
     pub fn from_pods<'a>(pods: impl Iterator<Item = &'a Pod>) -> PodTable {
         let mut table = PodTable::default();
-        for pod in pods {
-            if let Some(record) = record_of(pod) {
-                table.insert(record);
-            }
+        for pod in pods.filter(|p| !p.template) {
+            table.insert(
+                PodRecord {
+                    namespace: pod.namespace.clone(),
+                    name: pod.name.clone(),
+                    uid: pod.uid.clone(),
+                    workload_kind: pod.workload.kind.clone(),
+                    workload: pod.workload.name.clone(),
+                    ips: pod.ips.clone(),
+                    start: pod.start,
+                    end: pod.end,
+                },
+                pod.host_network,
+            );
         }
         table
     }
@@ -93,26 +110,66 @@ impl PodTable {
         }
         let mut table = PodTable::default();
         for id in pods.filter_map(|p| Identity::of(p, &owners)) {
-            if !id.host_network && !id.ips.is_empty() {
-                table.insert(PodRecord {
+            table.insert(
+                PodRecord {
                     namespace: id.namespace,
                     name: id.name,
+                    uid: id.uid,
                     workload_kind: id.workload.kind,
                     workload: id.workload.name,
                     ips: id.ips,
                     start: id.start,
                     end: id.end,
-                });
-            }
+                },
+                id.host_network,
+            );
         }
         table
     }
 
-    fn insert(&mut self, record: PodRecord) {
+    /// Adds a pod. A hostNetwork pod's addresses are its node's: attributing them to one of
+    /// its pods would be wrong, so it is found by UID and name only.
+    fn insert(&mut self, record: PodRecord, host_network: bool) {
         let record = Arc::new(record);
-        for ip in &record.ips {
-            self.by_ip.entry(*ip).or_default().push(record.clone());
+        if !host_network {
+            for ip in &record.ips {
+                self.by_ip.entry(*ip).or_default().push(record.clone());
+            }
         }
+        if let Some(uid) = &record.uid {
+            self.by_uid.insert(uid.clone(), record.clone());
+        }
+        let workload = (record.namespace.clone(), record.workload.clone());
+        self.kinds
+            .entry(workload)
+            .or_insert_with(|| record.workload_kind.clone());
+        let name = (record.namespace.clone(), record.name.clone());
+        // Of pods that shared a name over time (a StatefulSet's), the latest.
+        match self.by_name.get(&name) {
+            Some(had) if had.start > record.start => {}
+            _ => {
+                self.by_name.insert(name, record);
+            }
+        }
+    }
+
+    /// The pod whose `metadata.uid` is `uid`.
+    pub fn by_uid(&self, uid: &str) -> Option<&PodRecord> {
+        self.by_uid.get(uid).map(Arc::as_ref)
+    }
+
+    /// The pod `namespace/name` (the latest of that name).
+    pub fn by_name(&self, namespace: &str, name: &str) -> Option<&PodRecord> {
+        self.by_name
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(Arc::as_ref)
+    }
+
+    /// The kind of the workload `namespace/name` (`Deployment`, ...), when a pod of it is known.
+    pub fn workload_kind(&self, namespace: &str, name: &str) -> Option<&str> {
+        self.kinds
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(String::as_str)
     }
 
     pub fn len(&self) -> usize {
@@ -139,23 +196,6 @@ impl PodTable {
             .or_else(|| pods.iter().max_by_key(|p| p.start))
             .map(|p| p.as_ref())
     }
-}
-
-/// A pod's record; none for templates, pods without an address and hostNetwork pods (they
-/// share their node's IP: attributing it to one of them would be wrong).
-fn record_of(pod: &Pod) -> Option<PodRecord> {
-    if pod.template || pod.host_network || pod.ips.is_empty() {
-        return None;
-    }
-    Some(PodRecord {
-        namespace: pod.namespace.clone(),
-        name: pod.name.clone(),
-        workload_kind: pod.workload.kind.clone(),
-        workload: pod.workload.name.clone(),
-        ips: pod.ips.clone(),
-        start: pod.start,
-        end: pod.end,
-    })
 }
 
 #[cfg(test)]

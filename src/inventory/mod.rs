@@ -165,6 +165,7 @@ impl Inventory {
             src,
             fact,
             verdict,
+            count,
         } = obs;
         let (dst, connection, names, dst_ip) = match &fact {
             Fact::Dns { qname } => (DstRef::Name(qname), None, &[][..], None),
@@ -207,6 +208,7 @@ impl Inventory {
             pod: src.pod.as_deref(),
             namespace: src.namespace.as_deref(),
             ip: src.ip,
+            count: count.max(1),
         };
         let e = &mut self.edges[edge as usize];
         let new = e.count() == 0;

@@ -100,6 +100,8 @@ pub(super) struct Sighting<'a> {
     pub pod: Option<&'a str>,
     pub namespace: Option<&'a str>,
     pub ip: Option<IpAddr>,
+    /// Connections or lookups it stands for (a metric's increase), at least 1.
+    pub count: u64,
 }
 
 /// One edge's counts. Kept small (most edges have one port and few pods, inline): there are
@@ -156,11 +158,11 @@ impl EdgeTally {
             self.verdicts |= bit(v as u8);
         }
         match s.connection {
-            None => self.lookups += 1,
+            None => self.lookups += s.count,
             Some((port, protocol)) => self.add_port(PortUse {
                 port,
                 protocol,
-                count: 1,
+                count: s.count,
             }),
         }
         if let Some(pod) = s.pod

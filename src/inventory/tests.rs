@@ -29,6 +29,7 @@ fn dns(src: Endpoint, name: &str, secs: i64) -> Observation {
         src,
         fact: Fact::Dns { qname: name.into() },
         verdict: None,
+        count: 1,
     }
 }
 
@@ -44,6 +45,7 @@ fn conn(src: Endpoint, ip: &str, port: u16, names: &[&str], secs: i64) -> Observ
             names: names.iter().map(|n| n.to_string()).collect(),
         },
         verdict: None,
+        count: 1,
     }
 }
 

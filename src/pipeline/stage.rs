@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use super::{Batch, Outbox};
 use crate::capture::finding::Finding;
 use crate::egress::{Judge, Judgement, Times};
-use crate::enrich::{NameCache, SharedPods, attribute};
+use crate::enrich::{NameCache, SharedPods, attribute, attribute_uid};
 use crate::event::{Endpoint, Fact, Observation, SourceKind};
 use crate::inventory::{Inventory, Recorded, Update};
 use crate::parse::container::{Step, Unwrapper};
@@ -284,7 +284,19 @@ impl LineCtx<'_> {
         } else {
             Vec::new()
         };
-        self.judged(self.judge.captured(finding, &times), None, &evidence, None)
+        let mut judgement = self.judge.finding(finding, &times);
+        // The eBPF source knows the pod by its cgroup, not by an address.
+        if let (
+            Judgement::External(obs),
+            Finding::Socket {
+                pod_uid: Some(uid), ..
+            },
+            Some(pods),
+        ) = (&mut judgement, finding, self.pods)
+        {
+            attribute_uid(&mut obs.src, uid, &pods.load());
+        }
+        self.judged(judgement, None, &evidence, None)
     }
 
     /// Records what the judge found egress. A published observation keeps the id it was

@@ -1,6 +1,8 @@
 //! Sources: each reads bytes, frames them into batches of whole lines and sends them to the
 //! stage over a bounded channel (a full channel makes the source wait: backpressure).
 
+#[cfg(feature = "ebpf")]
+mod ebpf;
 mod exec;
 mod falco_grpc;
 mod falco_http;
@@ -13,6 +15,7 @@ mod kafka;
 mod kubernetes_files;
 mod kubernetes_logs;
 mod pcap;
+mod prometheus_query;
 mod stdin;
 mod syslog_framing;
 mod tail;
@@ -86,6 +89,13 @@ impl SourceCtx {
 
     async fn send_stream(&self, stream: Stream, lines: Vec<u8>, end: bool) -> bool {
         self.tx.send(self.batch(stream, lines, end)).await.is_ok()
+    }
+
+    /// Typed findings; waits while the stage is busy. False when the stage is gone.
+    async fn send_findings(&self, findings: Vec<Finding>, end: bool) -> bool {
+        let mut batch = self.batch(Stream::default(), Vec::new(), end);
+        batch.findings = findings;
+        self.tx.send(batch).await.is_ok()
     }
 
     /// A capture's findings, from its blocking thread: waits while the stage is busy.
@@ -163,6 +173,22 @@ pub async fn start(config: SourceConfig, ctx: SourceCtx) -> io::Result<JoinHandl
             Box::pin(falco_http::run(f, listener, ctx))
         }
         SourceConfig::Falco(f) => Box::pin(falco_grpc::run(f, ctx)),
+        #[cfg(feature = "ebpf")]
+        SourceConfig::Ebpf(e) => {
+            // Attached before the pipeline starts: a missing capability fails the start.
+            let probes = ebpf::Probes::attach(&e)?;
+            Box::pin(ebpf::run(e, probes, ctx))
+        }
+        #[cfg(not(feature = "ebpf"))]
+        SourceConfig::Ebpf(_) => {
+            return Err(io::Error::other(
+                "this build has no ebpf source (build with --features ebpf)",
+            ));
+        }
+        SourceConfig::PrometheusQuery(p) => {
+            let client = prometheus_query::client(&p)?;
+            Box::pin(prometheus_query::run(p, client, ctx))
+        }
         SourceConfig::Kafka(k) => {
             let consumer = kafka::consumer(&k, &name)?;
             Box::pin(kafka::run(k, consumer, ctx))
