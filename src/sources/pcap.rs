@@ -16,6 +16,9 @@ use crate::telemetry::{Outcome, RateLimitedWarn};
 
 /// Findings gathered before a batch goes to the stage.
 const BATCH_FINDINGS: usize = 4096;
+/// How long a live capture with nothing to read waits before it looks again.
+#[cfg(feature = "live")]
+const IDLE_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
 /// Packets between two looks at the shutdown token (an atomic load with a fence, per packet
 /// it was a visible share of the time).
 const SHUTDOWN_EVERY: u64 = 4096;
@@ -47,6 +50,10 @@ fn live(interface: &str, cfg: &PcapSourceConfig, ctx: &SourceCtx) -> io::Result<
                 .immediate_mode(true)
                 .open()
         })
+        // Non-blocking: Linux's TPACKET_V3 ring in immediate mode waits for the next packet
+        // with no timeout, so a quiet interface would hold its last findings (a DNS answer)
+        // and shutdown until another packet came.
+        .and_then(|c| c.setnonblock())
         .map_err(|e| io::Error::other(format!("capture on {interface}: {e}")))?;
     if let Some(filter) = &cfg.filter {
         capture
@@ -67,7 +74,8 @@ fn live(interface: &str, cfg: &PcapSourceConfig, ctx: &SourceCtx) -> io::Result<
                 let time_ns = i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_usec) * 1000;
                 tracker.frame(time_ns, linktype, p.data, &mut found);
             }
-            Err(pcap::Error::TimeoutExpired) => {}
+            // Nothing to read: wait a little rather than spin.
+            Err(pcap::Error::TimeoutExpired) => std::thread::sleep(IDLE_WAIT),
             Err(e) => return Err(io::Error::other(format!("capture on {interface}: {e}"))),
         }
         if flushed.elapsed() >= Duration::from_millis(200) || found.len() >= BATCH_FINDINGS {

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod netns;
+
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_egress-scout"));
     c.current_dir(env!("CARGO_MANIFEST_DIR"));
