@@ -266,9 +266,17 @@ pub fn with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
 
 /// The body of `GET /metrics` on a local port.
 pub fn scrape(port: u16) -> Option<String> {
+    get(port, "/metrics")
+}
+
+/// The body of `GET path` (already URL-encoded) on a local port.
+pub fn get(port: u16, path: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut response = String::new();
     s.read_to_string(&mut response).ok()?;
     response
