@@ -344,6 +344,58 @@ fn a_crash_leaves_no_program_attached() {
     }
 }
 
+/// The capabilities the daemonset-ebpf overlay grants, and no more, are enough, for a user
+/// that is not root.
+#[test]
+fn the_overlays_capabilities_suffice() {
+    let _one = ROOT.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(root) = ready() else {
+        return;
+    };
+    let overlay = std::fs::read_to_string(support::repo(
+        "deploy/kubernetes/overlays/daemonset-ebpf/ebpf.yaml",
+    ))
+    .unwrap();
+    let added = overlay
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("add: ["))
+        .unwrap()
+        .trim_end_matches(']');
+    let caps: Vec<String> = added
+        .split(',')
+        .map(|c| format!("+{}", c.trim().to_lowercase()))
+        // NET_RAW is the DNS capture's, not the programs'.
+        .filter(|c| c != "+net_raw")
+        .collect();
+    let caps = format!("-all,{}", caps.join(","));
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        format!("[[sources]]\ntype = \"ebpf\"\ncgroup_root = {root:?}\n"),
+    )
+    .unwrap();
+    let log = dir.path().join("run.log");
+    let setpriv = Command::new("setpriv").arg("--version").output().ok();
+    if support::service(setpriv, "no setpriv (util-linux)").is_none() {
+        return;
+    }
+    let _run = Running(
+        Command::new("setpriv")
+            .args(["--reuid=65532", "--regid=65532", "--clear-groups"])
+            .arg(format!("--inh-caps={caps}"))
+            .arg(format!("--ambient-caps={caps}"))
+            .arg(format!("--bounding-set={caps}"))
+            .args([env!("CARGO_BIN_EXE_egress-scout"), "run", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    wait_log(&log, &["ebpf programs attached"]);
+}
+
 /// A configuration naming no cgroup v2 mount fails `check` with its key.
 #[test]
 fn check_names_a_cgroup_root_that_is_not_cgroup_v2() {

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EGRESS_SCOUT_KUBE_APISERVER=$(bash tests/support/kube-apiserver.sh)
-# promtool checks the /metrics exposition (Debian's prometheus package).
+# promtool checks the /metrics exposition, and the prometheus_query test queries a real server
+# (Debian's prometheus package).
 if ! command -v promtool >/dev/null; then
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >&2
@@ -27,9 +28,16 @@ if [ ! -e /usr/include/pcap.h ] || ! command -v ip >/dev/null || ! command -v tc
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpcap-dev iproute2 tcpdump >&2
 fi
+# The eBPF source's programs are compiled by clang against libbpf-dev's headers; its test (as
+# root, on the real kernel) reads what is attached with bpftool and drops capabilities with
+# setpriv (util-linux).
+if ! command -v clang >/dev/null || [ ! -e /usr/include/bpf/bpf_helpers.h ] || ! command -v bpftool >/dev/null; then
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libbpf-dev bpftool >&2
+fi
 # The deploy test renders the kustomize overlays with kubectl (kustomize 5; the machine image's
 # kubectl package). Debian's kubernetes-client (1.20) is too old to render them.
 command -v kubectl >/dev/null || echo "tests/run.sh: no kubectl: the deploy dry run will fail" >&2
 # Here a missing service is a failure, not a skip.
 export EGRESS_SCOUT_REQUIRE_SERVICES=1
-cargo test --locked --features live "$@"
+cargo test --locked --features live,ebpf "$@"

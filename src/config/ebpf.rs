@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 /// Every `connect()` and UDP send on the node, from BPF programs on the cgroup v2 root's
-/// socket hooks. Needs a build with `--features ebpf`, Linux 5.8+, CAP_BPF and CAP_PERFMON
-/// (or root) and the host's cgroup mount.
+/// socket hooks. Needs a build with `--features ebpf`, Linux 5.8+, CAP_BPF, CAP_PERFMON
+/// and CAP_NET_ADMIN (or root), and the host's cgroup mount.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EbpfSourceConfig {

@@ -195,8 +195,9 @@ impl Settings {
                             "this build has no ebpf source; build with `cargo build --release --features ebpf` (needs clang and libbpf-dev)".into(),
                         );
                     }
-                    // Only a cgroup v2 mount has cgroup.controllers at its top.
-                    if !e.cgroup_root.join("cgroup.controllers").exists() {
+                    // Only a cgroup v2 mount has cgroup.controllers at its top. A path absent
+                    // here (a host mount of the pod that runs it) fails at start instead.
+                    if e.cgroup_root.exists() && !e.cgroup_root.join("cgroup.controllers").exists() {
                         problem(
                             format!("sources[{i}].cgroup_root"),
                             format!("{} is not a cgroup v2 mount; on hosts with both cgroup versions it is /sys/fs/cgroup/unified (`mount -t cgroup2` lists it)", e.cgroup_root.display()),

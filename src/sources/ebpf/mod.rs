@@ -54,8 +54,8 @@ impl Probes {
                 cause = c.source();
             }
             io::Error::other(format!(
-                "ebpf: {what}: {why} (needs Linux 5.8+, CAP_BPF and CAP_PERFMON or root, and \
-                 cgroup_root a cgroup v2 mount)"
+                "ebpf: {what}: {why} (needs Linux 5.8+, CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN or root, \
+                 and cgroup_root a cgroup v2 mount)"
             ))
         };
         let mut ebpf = EbpfLoader::new()
@@ -63,7 +63,7 @@ impl Probes {
             .load(OBJECT)
             .map_err(|e| fail("loading the BPF object", &e))?;
         let cgroup = File::open(&cfg.cgroup_root)
-            .map_err(|e| fail(&format!("opening {}", cfg.cgroup_root.display()), &e))?;
+            .map_err(|e| fail(&format!("cgroup_root {}", cfg.cgroup_root.display()), &e))?;
         for name in PROGRAMS {
             let program: &mut CgroupSockAddr = ebpf
                 .program_mut(name)
