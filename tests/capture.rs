@@ -12,7 +12,7 @@ use std::path::Path;
 use egress_scout::capture::is_capture;
 use etherparse::PacketBuilder;
 use serde_json::Value;
-use support::netns::{Namespaces, dns_response};
+use support::netns::{Namespaces, dns_response, hex, serve};
 use support::{dest, ips, names, on_port, scan, set, source, stat};
 
 const CLIENT: [u8; 4] = [10, 244, 1, 5];
@@ -309,18 +309,10 @@ fn a_header_only_tcpdump_capture_reports_its_connections() {
     let Some((ns, va, _)) = Namespaces::joined("eh") else {
         return;
     };
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &ns.b, "python3", "-c"])
-        .arg("import socket\nls=[]\nfor p in (443, 80, 8443):\n  s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('198.51.100.2', p)); s.listen(); ls.append(s)\nprint('ready', flush=True)\nfor s in ls:\n  c,_=s.accept(); c.recv(4096); c.close()")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().unwrap()),
-        &mut ready,
-    )
-    .unwrap();
+    let mut server = serve(
+        &ns.b,
+        "import socket\nls=[]\nfor p in (443, 80, 8443):\n  s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('198.51.100.2', p)); s.listen(); ls.append(s)\nprint('ready', flush=True)\nfor s in ls:\n  c,_=s.accept(); c.recv(4096); c.close()",
+    );
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("snap64.pcap");
     let mut capture = Command::new("ip")
@@ -407,24 +399,16 @@ fn live_capture_across_a_veth_pair() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     // B sends a frame whose IPv4 header is cut short (counted, not fatal), answers a DNS query
     // nobody sent (the capture only needs the answer) and serves TLS.
     let answer = dns_response("dns.example.org.", Ipv4Addr::new(198, 51, 100, 2));
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &ns.b, "python3", "-c"])
-        .arg(format!(
+    let mut server = serve(
+        &ns.b,
+        &format!(
             "import socket\nr=socket.socket(socket.AF_PACKET, socket.SOCK_RAW); r.bind(('{vb}', 0))\nr.send(b'\\xff' * 6 + b'\\x02' + bytes(5) + b'\\x08\\x00' + b'\\x42' + bytes(30))\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('198.51.100.2', 443)); s.listen()\nu=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('198.51.100.2', 53))\nu.sendto(bytes.fromhex('{}'), ('198.51.100.1', 40000))\nprint('ready', flush=True)\nc,_=s.accept(); c.recv(65536); c.close()",
             hex(&answer)
-        ))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready.trim(), "ready");
+        ),
+    );
     let hello = client_hello("live.example.com", 1800, 16384);
     let status = Command::new("ip")
         .args(["netns", "exec", &ns.a, "python3", "-c"])

@@ -63,7 +63,8 @@ fn dockerfile_copies_what_exists_and_runs_the_built_binary() {
         }
     }
     assert!(
-        dockerfile.contains("cargo build --release --locked --features live --bin egress-scout")
+        dockerfile
+            .contains("cargo build --release --locked --features live,ebpf --bin egress-scout")
     );
     // The binary it names is the one this crate builds, and it runs.
     let built = Path::new(env!("CARGO_BIN_EXE_egress-scout"));

@@ -14,7 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::netns::{Namespaces, dns_response};
+use support::Running;
+use support::netns::{Namespaces, dns_response, hex, serve};
 
 const WEB_UID: &str = "5f3d7c1e-2b4a-4e8f-9a6b-0c1d2e3f4a5b";
 const AGENT_UID: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
@@ -131,21 +132,13 @@ fn attached(root: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A `run` that a failing test does not leave attached.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// One test at a time attaches to the cgroup root, so each counts only its own programs.
 static ROOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// What is needed here: root, a cgroup v2 mount, iproute2 and bpftool.
-fn ready() -> Option<PathBuf> {
+/// The cgroup v2 mount, once this test has the cgroup root to itself and what it needs is
+/// here: root, a cgroup v2 mount, bpftool.
+fn ready() -> Option<(std::sync::MutexGuard<'static, ()>, PathBuf)> {
+    let one = ROOT.lock().unwrap_or_else(|e| e.into_inner());
     let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
     if !root {
         support::skipped("the ebpf source needs root");
@@ -153,7 +146,7 @@ fn ready() -> Option<PathBuf> {
     }
     let bpftool = Command::new("bpftool").arg("version").output().ok();
     support::service(bpftool, "no bpftool (Debian package bpftool)")?;
-    support::service(cgroup_root(), "no cgroup v2 mount")
+    Some((one, support::service(cgroup_root(), "no cgroup v2 mount")?))
 }
 
 /// Waits until the log at `log` says `what`.
@@ -171,8 +164,7 @@ fn wait_log(log: &Path, what: &[&str]) {
 
 #[test]
 fn socket_calls_of_pods_by_cgroup_merged_with_a_capture() {
-    let _one = ROOT.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(root) = ready() else {
+    let Some((_one, root)) = ready() else {
         return;
     };
     let Some((ns, va, vb)) = Namespaces::joined("eb") else {
@@ -214,22 +206,14 @@ fn socket_calls_of_pods_by_cgroup_merged_with_a_capture() {
         std::fs::read_to_string(&log).unwrap()
     );
 
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let answer = dns_response("api.example.com.", std::net::Ipv4Addr::new(198, 51, 100, 2));
-    let mut server = Command::new("ip")
-        .args(["netns", "exec", &ns.b, "python3", "-c"])
-        .arg(format!(
+    let mut server = serve(
+        &ns.b,
+        &format!(
             "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('198.51.100.2', 443)); s.listen()\nd=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); d.bind(('198.51.100.3', 53))\nu=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('198.51.100.2', 5353))\nprint('ready', flush=True)\n_,client=d.recvfrom(512); d.sendto(bytes.fromhex('{}'), client)\nc,_=s.accept(); c.recv(100); c.close()\nu.recvfrom(100)",
             hex(&answer)
-        ))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert_eq!(ready.trim(), "ready");
+        ),
+    );
     // The web pod resolves the name and connects; the hostNetwork agent sends UDP.
     in_pod(
         cgroups.web(),
@@ -309,8 +293,7 @@ fn socket_calls_of_pods_by_cgroup_merged_with_a_capture() {
 /// A killed process leaves nothing attached: its BPF links go with it.
 #[test]
 fn a_crash_leaves_no_program_attached() {
-    let _one = ROOT.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(root) = ready() else {
+    let Some((_one, root)) = ready() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -348,8 +331,7 @@ fn a_crash_leaves_no_program_attached() {
 /// that is not root.
 #[test]
 fn the_overlays_capabilities_suffice() {
-    let _one = ROOT.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(root) = ready() else {
+    let Some((_one, root)) = ready() else {
         return;
     };
     let overlay = std::fs::read_to_string(support::repo(

@@ -7,20 +7,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-/// A child process killed when the test ends, passing or not.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::Running;
 
 const CHECKOUT: &str =
     r#"reporter="source",source_workload="checkout",source_workload_namespace="shop""#;
@@ -65,6 +56,19 @@ fn until_prometheus(port: u16, query: &str, want: &str) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// `run --config config`, quiet, until the test ends.
+fn start(config: &Path) -> Running {
+    Running(
+        support::bin()
+            .args(["run", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 fn snapshot(path: &Path) -> Value {
@@ -155,15 +159,7 @@ fn istio_and_envoy_series_become_counted_observations() {
     .unwrap();
     let check = support::bin().arg("check").arg(&config).output().unwrap();
     support::assert_ok(&check);
-    let mut run = Running(
-        support::bin()
-            .args(["run", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut first = start(&config);
     // The first query is the baseline (no lookback); then counters grow, one resets, one
     // (the mesh service) grows but is internal.
     std::thread::sleep(Duration::from_secs(3));
@@ -196,8 +192,8 @@ fn istio_and_envoy_series_become_counted_observations() {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    support::terminate(&run.0);
-    assert!(run.0.wait().unwrap().success());
+    support::terminate(&first.0);
+    assert!(first.0.wait().unwrap().success());
 
     // One edge: the access log's call and the metric's seven.
     let stripe = edge(&doc, "api.stripe.com", "checkout").unwrap();
@@ -230,15 +226,7 @@ fn istio_and_envoy_series_become_counted_observations() {
         ),
     )
     .unwrap();
-    let mut again = Running(
-        support::bin()
-            .args(["run", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let mut again = start(&config);
     let started = Instant::now();
     while !std::fs::read_to_string(&fresh).is_ok_and(|t| t.contains("api.stripe.com")) {
         assert!(started.elapsed() < Duration::from_secs(60), "no lookback");

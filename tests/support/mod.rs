@@ -191,6 +191,17 @@ pub fn expect(rx: &mpsc::Receiver<Value>, what: &str, pred: impl Fn(&Value) -> b
     }
 }
 
+/// A child process killed when the test ends, passing or failing: a failed test leaves no
+/// server or pipeline behind.
+pub struct Running(pub Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Sends SIGTERM.
 pub fn terminate(child: &Child) {
     let status = Command::new("kill")

@@ -1,7 +1,9 @@
 //! Test hosts: network namespaces joined by a veth pair, documentation addresses only, and
 //! the DNS answers their servers send.
 
+use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
+use std::process::{Child, Command, Stdio};
 
 use hickory_proto::op::{Message, OpCode, Query};
 use hickory_proto::rr::{Name, RData, Record, RecordType, rdata};
@@ -13,6 +15,26 @@ pub fn dns_response(name: &str, ip: Ipv4Addr) -> Vec<u8> {
     m.add_query(Query::query(name.clone(), RecordType::A));
     m.add_answer(Record::from_rdata(name, 300, RData::A(rdata::A(ip))));
     m.to_vec().unwrap()
+}
+
+/// Bytes as the hex `bytes.fromhex` takes, for Python servers.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Starts a Python `script` in network namespace `ns` and waits until it prints `ready`.
+pub fn serve(ns: &str, script: &str) -> Child {
+    let mut server = Command::new("ip")
+        .args(["netns", "exec", ns, "python3", "-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready.trim(), "ready", "{script}");
+    server
 }
 
 /// Runs `ip` with `args`; panics on failure.
