@@ -23,6 +23,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod policy;
 pub mod proto;
+pub mod report;
 pub mod sinks;
 pub mod snapshot;
 pub mod sources;

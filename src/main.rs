@@ -40,6 +40,7 @@ fn main() -> ExitCode {
             Command::Policy(cli::PolicyCommand::Query(args)) => cli::policy_query(args).await,
             Command::Policy(cli::PolicyCommand::Check(args)) => cli::policy_check(args).await,
             Command::Policy(cli::PolicyCommand::Generate(args)) => cli::policy_generate(args).await,
+            Command::Report(args) => cli::report(args).await,
         }
     });
     // A source may still block in a read of stdin; nothing it holds is needed any more.

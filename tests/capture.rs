@@ -12,7 +12,7 @@ use std::path::Path;
 use egress_scout::capture::is_capture;
 use etherparse::PacketBuilder;
 use serde_json::Value;
-use support::netns::{Namespaces, dns_response, hex, serve};
+use support::netns::{Namespaces, dns_response, serve};
 use support::{dest, ips, names, on_port, scan, set, source, stat};
 
 const CLIENT: [u8; 4] = [10, 244, 1, 5];
@@ -406,7 +406,7 @@ fn live_capture_across_a_veth_pair() {
         &ns.b,
         &format!(
             "import socket\nr=socket.socket(socket.AF_PACKET, socket.SOCK_RAW); r.bind(('{vb}', 0))\nr.send(b'\\xff' * 6 + b'\\x02' + bytes(5) + b'\\x08\\x00' + b'\\x42' + bytes(30))\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('198.51.100.2', 443)); s.listen()\nu=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('198.51.100.2', 53))\nu.sendto(bytes.fromhex('{}'), ('198.51.100.1', 40000))\nprint('ready', flush=True)\nc,_=s.accept(); c.recv(65536); c.close()",
-            hex(&answer)
+            support::netns::hex(&answer)
         ),
     );
     let hello = client_hello("live.example.com", 1800, 16384);
@@ -414,7 +414,7 @@ fn live_capture_across_a_veth_pair() {
         .args(["netns", "exec", &ns.a, "python3", "-c"])
         .arg(format!(
             "import socket\ns=socket.create_connection(('198.51.100.2', 443), timeout=10)\ns.sendall(bytes.fromhex('{}'))\ns.close()",
-            hex(&hello)
+            support::netns::hex(&hello)
         ))
         .status()
         .unwrap();

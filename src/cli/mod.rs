@@ -3,10 +3,12 @@
 //! `policy` (what the policies allow of it).
 
 mod policy;
+mod report;
 
 pub use policy::{
     PolicyCommand, check as policy_check, generate as policy_generate, query as policy_query,
 };
+pub use report::{ReportArgs, report};
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -18,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Cluster;
 use crate::config::{
-    Encoding, FileSourceConfig, PcapSourceConfig, Settings, SourceConfig, StartAt,
-    StdinSourceConfig, readable,
+    FileSourceConfig, PcapSourceConfig, Settings, SourceConfig, StartAt, StdinSourceConfig,
+    readable,
 };
 use crate::output;
 use crate::parse::Format;
@@ -48,6 +50,9 @@ pub enum Command {
     /// edge (`check`).
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Write the inventory as one self-contained HTML page: the egress map, tables, new
+    /// destinations over time, with policy verdicts and audit findings when given the cluster.
+    Report(ReportArgs),
 }
 
 /// How destinations are judged internal, for commands that take it from the command line.
@@ -89,9 +94,19 @@ impl ClassifyArgs {
 pub struct ScanArgs {
     #[command(flatten)]
     pub inputs: ScanInputs,
-    /// Output encoding; default: table on a terminal, else json.
+    /// Output: default table on a terminal, else json; `mermaid` and `dot` draw the map.
     #[arg(long, value_enum)]
-    pub output: Option<Encoding>,
+    pub output: Option<ScanOutput>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScanOutput {
+    Table,
+    Json,
+    /// A Mermaid flowchart (GitHub renders it in Markdown).
+    Mermaid,
+    /// A Graphviz digraph (`dot -Tsvg`).
+    Dot,
 }
 
 /// What a scan reads, and how it judges and names what it finds.
@@ -181,13 +196,23 @@ pub async fn scan(args: ScanArgs) -> Result<Exit> {
     let totals = report.totals();
     // Written as it is built: the document of a large inventory is never whole in memory.
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match for_terminal(args.output, Encoding::Table, Encoding::Json) {
-        Encoding::Json => {
+    match for_terminal(args.output, ScanOutput::Table, ScanOutput::Json) {
+        ScanOutput::Json => {
             let doc = output::InventoryDoc::new(inventory.destinations(), totals);
             serde_json::to_writer_pretty(&mut out, &doc)?;
             out.write_all(b"\n")?;
         }
-        Encoding::Table => {
+        format @ (ScanOutput::Mermaid | ScanOutput::Dot) => {
+            let destinations: Vec<_> = inventory.destinations().collect();
+            let graph =
+                crate::report::graph::Graph::of(&crate::report::Page::new(&destinations, None));
+            let text = match format {
+                ScanOutput::Mermaid => graph.mermaid(),
+                _ => graph.dot(),
+            };
+            out.write_all(text.as_bytes())?;
+        }
+        ScanOutput::Table => {
             output::write_table(&mut out, || inventory.destinations())?;
             let summary = output::summary(inventory.len(), inventory.edge_count(), &totals);
             writeln!(out, "\n{summary}")?;

@@ -186,11 +186,29 @@ pub struct ObservedArgs {
     pub source: ClusterArgs,
 }
 
+/// The observed inventory, and the scan's counters when it was scanned here.
+pub(super) struct Observed {
+    pub cluster: Option<Cluster>,
+    pub destinations: Vec<crate::inventory::Destination>,
+    pub totals: Option<crate::telemetry::Totals>,
+}
+
 impl ObservedArgs {
     /// The cluster, and the inventory: `--inventory`'s file, else a scan of the inputs whose
     /// sources the cluster's own pods name when `--pods` does not.
     async fn read(self) -> Result<(Cluster, Vec<crate::inventory::Destination>)> {
-        let cluster = self.source.read(&self.cluster).await?;
+        let observed = self.read_observed(true).await?;
+        let cluster = observed.cluster.expect("a cluster was required");
+        Ok((cluster, observed.destinations))
+    }
+
+    /// As [`Self::read`]; without cluster objects named, none unless `required`.
+    pub(super) async fn read_observed(self, required: bool) -> Result<Observed> {
+        let named = self.source.live || !self.cluster.is_empty();
+        let cluster = match named || required {
+            true => Some(self.source.read(&self.cluster).await?),
+            false => None,
+        };
         if let Some(path) = &self.inventory {
             if !self.scan.files.is_empty() {
                 bail!("--inventory or scan inputs, not both");
@@ -199,13 +217,22 @@ impl ObservedArgs {
                 bail!("cannot read {}: no such file", path.display());
             }
             let destinations = crate::snapshot::load(path)?;
-            return Ok((cluster, destinations));
+            return Ok(Observed {
+                cluster,
+                destinations,
+                totals: None,
+            });
         }
-        let table = PodTable::from_pods(cluster.pods.iter());
-        let pods = Some(Arc::new(ArcSwap::from_pointee(table)));
+        let pods = cluster.as_ref().map(|c| {
+            let table = PodTable::from_pods(c.pods.iter());
+            Arc::new(ArcSwap::from_pointee(table))
+        });
         let report = scan_inputs(self.scan, pods).await?;
-        let destinations = report.inventory.destinations().collect();
-        Ok((cluster, destinations))
+        Ok(Observed {
+            cluster,
+            destinations: report.inventory.destinations().collect(),
+            totals: Some(report.totals()),
+        })
     }
 }
 

@@ -1,7 +1,8 @@
 //! `/metrics` for Prometheus: connections per (namespace, workload, destination, port,
 //! protocol) from the inventory's edge updates, the number of known destinations, the pipeline's
 //! self-metrics and build info. Destination series are capped (the excess folds into
-//! `destination="other"`, counted) and expire when not seen for a while.
+//! `destination="other"`, counted) and expire when not seen for a while. The same listener
+//! serves the live report page (`/`, see [`crate::report::live`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -275,9 +276,11 @@ pub async fn run(
             )
         }
     };
+    let live = crate::report::live::Live::new();
     let app = Router::new()
         .route("/metrics", get(scrape))
-        .route("/healthz", get(|| async { "ok\n" }));
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(live.router());
     let stop = CancellationToken::new();
     let server = tokio::spawn(
         axum::serve(listener, app)
@@ -291,6 +294,7 @@ pub async fn run(
             let mut e = exporter.lock().unwrap_or_else(|p| p.into_inner());
             e.apply(batch, Instant::now())
         };
+        live.apply(batch);
         tally.count_n(Outcome::Emitted, None, batch.len() as u64);
         if expired > 0 {
             tracing::debug!(expired, "prometheus: stale destination series removed");
