@@ -35,6 +35,11 @@ if ! command -v clang >/dev/null || [ ! -e /usr/include/bpf/bpf_helpers.h ] || !
   apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang libbpf-dev bpftool >&2
 fi
+# The report test drives Debian's headless Chromium over WebDriver (chromium-driver).
+if [ ! -e /usr/bin/chromium ] || ! command -v chromedriver >/dev/null; then
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >&2
+fi
 # The deploy test renders the kustomize overlays with kubectl (kustomize 5; the machine image's
 # kubectl package). Debian's kubernetes-client (1.20) is too old to render them.
 command -v kubectl >/dev/null || echo "tests/run.sh: no kubectl: the deploy dry run will fail" >&2

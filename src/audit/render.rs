@@ -101,5 +101,9 @@ pub fn markdown(report: &Report) -> String {
             let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
     }
+    let map = crate::report::graph::Graph::of_findings(&report.findings);
+    if !map.edges.is_empty() {
+        let _ = write!(out, "\n## Egress map\n\n```mermaid\n{}```\n", map.mermaid());
+    }
     out
 }

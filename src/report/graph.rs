@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::Page;
+use super::{Page, domain_for};
+use crate::audit::Finding;
 
 /// Nodes in groups on two sides, and labelled edges between them.
 #[derive(Debug, Default)]
@@ -48,6 +49,40 @@ impl Graph {
                 })
                 .collect(),
         }
+    }
+
+    /// The audit's map: each object that declares or allows an external destination, to it.
+    pub fn of_findings(findings: &[Finding]) -> Graph {
+        let mut graph = Graph::default();
+        let mut left: BTreeMap<(String, String), usize> = BTreeMap::new();
+        let mut right: BTreeMap<String, usize> = BTreeMap::new();
+        let mut edges: BTreeMap<(usize, usize), Vec<&str>> = BTreeMap::new();
+        for f in findings {
+            let Some(destination) = &f.destination else {
+                continue;
+            };
+            let namespace = f.namespace.clone().unwrap_or_default();
+            let next = left.len();
+            let w = *left.entry((namespace.clone(), f.object.clone())).or_insert_with(|| {
+                graph.left.push((namespace, f.object.clone()));
+                next
+            });
+            let next = right.len();
+            let d = *right.entry(destination.clone()).or_insert_with(|| {
+                let name = destination.parse::<std::net::IpAddr>().is_err().then_some(destination.as_str());
+                graph.right.push((domain_for(name), destination.clone()));
+                next
+            });
+            let kinds = edges.entry((w, d)).or_default();
+            if !kinds.contains(&f.kind.as_str()) {
+                kinds.push(f.kind.as_str());
+            }
+        }
+        graph.edges = edges
+            .into_iter()
+            .map(|((w, d), kinds)| (w, d, kinds.join(", "), None))
+            .collect();
+        graph
     }
 
     /// `flowchart LR` with a subgraph per namespace and per domain.

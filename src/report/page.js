@@ -150,41 +150,51 @@
     t.firstChild.appendChild(head);
   }
 
-  const worst = (statuses) => ["denied", "unrestricted", "allowed"].find((s) => statuses.includes(s)) || "";
-
   function render() {
     const edges = visibleEdges();
-    const dests = [...new Set(edges.map((e) => e.d))].map((i) => model.destinations[i]);
-    const works = [...new Set(edges.map((e) => e.w))].map((i) => model.workloads[i]);
     const f = filterText();
+    // Per destination and per source: visible edges, their count, the worst verdict. One pass:
+    // the tables of a large inventory must not scan every edge per row.
+    const rank = { denied: 3, unrestricted: 2, allowed: 1 };
+    const per = (n) => Array.from({ length: n }, () => ({ edges: 0, count: 0, status: "" }));
+    const byD = per(model.destinations.length), byW = per(model.workloads.length);
+    const reached = new Set();
+    for (const e of model.edges) reached.add(e.d);
+    for (const e of edges) {
+      for (const a of [byD[e.d], byW[e.w]]) {
+        a.edges += 1;
+        a.count += e.count;
+        if ((rank[e.status] || 0) > (rank[a.status] || 0)) a.status = e.status;
+      }
+    }
+    const dIdx = [...new Set(edges.map((e) => e.d))];
     // Destinations no edge reaches (none in an inventory) still show when they match.
     model.destinations.forEach((d, i) => {
-      if (!picked && !model.edges.some((e) => e.d === i) && (!f || destText(d).includes(f))) dests.push(d);
+      if (!picked && !reached.has(i) && (!f || destText(d).includes(f))) dIdx.push(i);
     });
+    const wIdx = [...new Set(edges.map((e) => e.w))];
     drawMap(edges);
-    const statusOf = (pick) => (x) => worst(edges.filter(pick(x)).map((e) => e.status || ""));
-    const destStatus = statusOf((d) => (e) => model.destinations[e.d] === d);
     table("destinations", [
-      ["destination", (d) => d.name || "(unnamed)"],
-      ["domain", (d) => d.domain || ""],
-      ["addresses", (d) => (d.ips || []).join(" ")],
-      ["ports", (d) => (d.ports || []).join(" ")],
-      ["count", (d) => d.count, true],
-      ["workloads", (d) => model.edges.filter((e) => model.destinations[e.d] === d).length, true],
-      ["evidence", (d) => (d.evidence || []).join(" ")],
-      ["first seen", (d) => d.first_seen || ""],
-      ["last seen", (d) => d.last_seen || ""],
-      ["policy", destStatus, false, destStatus],
-    ], dests);
-    const workStatus = statusOf((w) => (e) => model.workloads[e.w] === w);
+      ["destination", (i) => model.destinations[i].name || "(unnamed)"],
+      ["domain", (i) => model.destinations[i].domain || ""],
+      ["addresses", (i) => (model.destinations[i].ips || []).join(" ")],
+      ["ports", (i) => (model.destinations[i].ports || []).join(" ")],
+      ["count", (i) => model.destinations[i].count, true],
+      ["workloads", (i) => byD[i].edges, true],
+      ["evidence", (i) => (model.destinations[i].evidence || []).join(" ")],
+      ["first seen", (i) => model.destinations[i].first_seen || ""],
+      ["last seen", (i) => model.destinations[i].last_seen || ""],
+      ["policy", (i) => byD[i].status, false, (i) => byD[i].status],
+    ], dIdx);
     table("workloads", [
-      ["namespace", (w) => w.namespace || ""],
-      ["workload", (w) => (w.kind ? w.kind + "/" : "") + w.name],
-      ["destinations", (w) => model.edges.filter((e) => model.workloads[e.w] === w).length, true],
-      ["count", (w) => model.edges.filter((e) => model.workloads[e.w] === w).reduce((n, e) => n + e.count, 0), true],
-      ["egress policy", (w) => (w.unrestricted === true ? "none (unrestricted)" : w.unrestricted === false ? "restricted" : "")],
-      ["policy", workStatus, false, workStatus],
-    ], works);
+      ["namespace", (i) => model.workloads[i].namespace || ""],
+      ["workload", (i) => (model.workloads[i].kind ? model.workloads[i].kind + "/" : "") + model.workloads[i].name],
+      ["destinations", (i) => byW[i].edges, true],
+      ["count", (i) => byW[i].count, true],
+      ["egress policy", (i) => { const u = model.workloads[i].unrestricted; return u === true ? "none (unrestricted)" : u === false ? "restricted" : ""; }],
+      ["policy", (i) => byW[i].status, false, (i) => byW[i].status],
+    ], wIdx);
+    const dests = dIdx;
     const match = (r) => !f || JSON.stringify(r).toLowerCase().includes(f);
     if (model.checks && model.checks.length) {
       $("checks-section").hidden = false;
@@ -197,8 +207,9 @@
     if (model.findings && model.findings.length) {
       $("findings-section").hidden = false;
       table("findings", [
-        ["class", (r) => r.class || ""], ["namespace", (r) => r.namespace || ""], ["subject", (r) => r.subject || ""],
-        ["what", (r) => r.what || ""], ["evidence", (r) => r.evidence || ""],
+        ["severity", (r) => r.severity || ""], ["kind", (r) => r.kind || ""], ["namespace", (r) => r.namespace || ""],
+        ["object", (r) => r.object || ""], ["destination", (r) => r.destination || ""],
+        ["port", (r) => (r.port === undefined || r.port === null ? "" : String(r.port))], ["detail", (r) => r.detail || ""],
       ], model.findings.filter(match));
     }
     drawTimeline();
@@ -293,5 +304,7 @@
   $("clear").addEventListener("click", () => { $("filter").value = ""; picked = null; render(); });
   window.addEventListener("resize", () => render());
   render();
+  // For benches/report.sh: when the first drawing was done.
+  performance.mark("egress-scout:drawn");
   if (model.live) live();
 })();
