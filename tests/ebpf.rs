@@ -149,6 +149,17 @@ fn ready() -> Option<(std::sync::MutexGuard<'static, ()>, PathBuf)> {
     Some((one, support::service(cgroup_root(), "no cgroup v2 mount")?))
 }
 
+/// A pipeline of the ebpf source alone in `dir`, and where its log goes.
+fn ebpf_only(dir: &Path, root: &Path) -> (PathBuf, PathBuf) {
+    let config = dir.join("node.toml");
+    std::fs::write(
+        &config,
+        format!("[[sources]]\ntype = \"ebpf\"\ncgroup_root = {root:?}\n"),
+    )
+    .unwrap();
+    (config, dir.join("run.log"))
+}
+
 /// Waits until the log at `log` says `what`.
 fn wait_log(log: &Path, what: &[&str]) {
     let started = Instant::now();
@@ -297,13 +308,7 @@ fn a_crash_leaves_no_program_attached() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("node.toml");
-    std::fs::write(
-        &config,
-        format!("[[sources]]\ntype = \"ebpf\"\ncgroup_root = {root:?}\n"),
-    )
-    .unwrap();
-    let log = dir.path().join("run.log");
+    let (config, log) = ebpf_only(dir.path(), &root);
     let mut run = support::bin()
         .args(["run", "--config"])
         .arg(&config)
@@ -351,13 +356,7 @@ fn the_overlays_capabilities_suffice() {
         .collect();
     let caps = format!("-all,{}", caps.join(","));
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("node.toml");
-    std::fs::write(
-        &config,
-        format!("[[sources]]\ntype = \"ebpf\"\ncgroup_root = {root:?}\n"),
-    )
-    .unwrap();
-    let log = dir.path().join("run.log");
+    let (config, log) = ebpf_only(dir.path(), &root);
     let setpriv = Command::new("setpriv").arg("--version").output().ok();
     if support::service(setpriv, "no setpriv (util-linux)").is_none() {
         return;

@@ -63,13 +63,18 @@ impl Graph {
             };
             let namespace = f.namespace.clone().unwrap_or_default();
             let next = left.len();
-            let w = *left.entry((namespace.clone(), f.object.clone())).or_insert_with(|| {
-                graph.left.push((namespace, f.object.clone()));
-                next
-            });
+            let w = *left
+                .entry((namespace.clone(), f.object.clone()))
+                .or_insert_with(|| {
+                    graph.left.push((namespace, f.object.clone()));
+                    next
+                });
             let next = right.len();
             let d = *right.entry(destination.clone()).or_insert_with(|| {
-                let name = destination.parse::<std::net::IpAddr>().is_err().then_some(destination.as_str());
+                let name = destination
+                    .parse::<std::net::IpAddr>()
+                    .is_err()
+                    .then_some(destination.as_str());
                 graph.right.push((domain_for(name), destination.clone()));
                 next
             });
