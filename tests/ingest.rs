@@ -26,9 +26,21 @@ fn connect(port: u16) -> TcpStream {
 
 /// One HTTP/1.1 request; returns the status code.
 fn request(port: u16, method: &str, path: &str, content_type: &str, body: &[u8]) -> u16 {
+    request_with(port, method, path, content_type, "", body)
+}
+
+/// One HTTP/1.1 request with `headers` (each ending in CRLF) added; returns the status code.
+fn request_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    headers: &str,
+    body: &[u8],
+) -> u16 {
     let mut s = connect(port);
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();
@@ -151,4 +163,163 @@ fn tcp_takes_newline_delimited_lines_per_connection() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on"));
+}
+
+/// With `auth.token_file`, the `http` and `falco` receivers refuse a request without the
+/// bearer token (401, counted, never parsed), take one with it, and follow a rotated token.
+#[test]
+fn receivers_with_a_token_refuse_requests_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let (http, falco, metrics) = (free_port(), free_port(), free_port());
+    let config = dir.path().join("auth.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[inventory]\nupdate_interval_secs = 1\n\n[[sources]]\ntype = \"http\"\naddress = \"127.0.0.1:{http}\"\nformat = \"coredns\"\nauth = {{ token_file = \"token\" }}\n\n[[sources]]\ntype = \"falco\"\naddress = \"127.0.0.1:{falco}\"\nauth = {{ token_file = {token:?} }}\n\n[[sinks]]\ntype = \"stdout\"\n\n[[sinks]]\ntype = \"prometheus\"\naddress = \"127.0.0.1:{metrics}\"\n"
+        ),
+    )
+    .unwrap();
+    let check = support::bin().arg("check").arg(&config).output().unwrap();
+    support::assert_ok(&check);
+    let (mut child, rx) = spawn_run(&config);
+    let _ = connect(http);
+    let _ = connect(falco);
+    let line = query("a.example.com") + "\n";
+    let bearer = |t: &str| format!("Authorization: Bearer {t}\r\n");
+    // Probes need no token.
+    assert_eq!(request(http, "GET", "/healthz", "text/plain", b""), 200);
+    assert_eq!(request(falco, "GET", "/healthz", "text/plain", b""), 200);
+    assert_eq!(
+        request(http, "POST", "/", "text/plain", line.as_bytes()),
+        401
+    );
+    assert_eq!(
+        request_with(
+            http,
+            "POST",
+            "/",
+            "text/plain",
+            &bearer("wrong"),
+            line.as_bytes()
+        ),
+        401
+    );
+    assert_eq!(
+        request_with(
+            http,
+            "POST",
+            "/",
+            "text/plain",
+            "Authorization: Basic czNjcmV0\r\n",
+            line.as_bytes()
+        ),
+        401
+    );
+    let alert = std::fs::read_to_string(support::repo("examples/falco.json")).unwrap();
+    let alert = alert.lines().next().unwrap();
+    assert_eq!(
+        request(falco, "POST", "/", "application/json", alert.as_bytes()),
+        401
+    );
+    // Nothing refused reached the inventory; with the token, both get through.
+    assert_eq!(
+        request_with(
+            http,
+            "POST",
+            "/",
+            "text/plain",
+            &bearer("s3cret"),
+            line.as_bytes()
+        ),
+        200
+    );
+    expect(&rx, "the authorized line", |v| {
+        v["destination"] == "a.example.com"
+    });
+    assert_eq!(
+        request_with(
+            falco,
+            "POST",
+            "/",
+            "application/json",
+            &bearer("s3cret"),
+            alert.as_bytes()
+        ),
+        200
+    );
+    // A rotated Secret: the old token is refused at once, the new one taken.
+    std::fs::write(&token, "r0tated").unwrap();
+    let later = query("b.example.com") + "\n";
+    assert_eq!(
+        request_with(
+            http,
+            "POST",
+            "/",
+            "text/plain",
+            &bearer("s3cret"),
+            later.as_bytes()
+        ),
+        401
+    );
+    assert_eq!(
+        request_with(
+            http,
+            "POST",
+            "/",
+            "text/plain",
+            &bearer("r0tated"),
+            later.as_bytes()
+        ),
+        200
+    );
+    expect(&rx, "the line of the new token", |v| {
+        v["destination"] == "b.example.com"
+    });
+    let text = support::scrape_until(metrics, |t| t.contains("unauthorized"));
+    let refused: u64 = text
+        .lines()
+        .filter(|l| l.contains("reason=\"unauthorized\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(refused, 5, "{text}");
+    terminate(&child);
+    assert!(child.wait().unwrap().success());
+}
+
+/// A receiver whose token file is empty fails `check` with its key; one that is missing where
+/// it runs fails the start, naming it: it never runs refusing everything.
+#[test]
+fn a_receiver_without_its_token_does_not_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").unwrap();
+    let port = free_port();
+    for (file, check_fails) in [(empty.clone(), true), (dir.path().join("missing"), false)] {
+        let config = write_config(
+            dir.path(),
+            &format!(
+                "type = \"http\"\naddress = \"127.0.0.1:{port}\"\nauth = {{ token_file = {file:?} }}"
+            ),
+        );
+        let check = support::bin().arg("check").arg(&config).output().unwrap();
+        let text = String::from_utf8_lossy(&check.stdout).to_string();
+        assert_eq!(!check.status.success(), check_fails, "{text}");
+        if check_fails {
+            assert!(text.contains("sources[0].auth.token_file"), "{text}");
+            continue;
+        }
+        let run = support::bin()
+            .args(["run", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(!run.status.success());
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            err.contains("auth.token_file") && err.contains("missing"),
+            "{err}"
+        );
+    }
 }

@@ -289,7 +289,16 @@ pub struct HttpSourceConfig {
     /// Larger bodies are refused with 413.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    pub auth: Option<AuthConfig>,
     pub name: Option<String>,
+}
+
+/// A receiver's authentication: requests must carry `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// A file holding the token (a Secret's key, mounted); read at every request.
+    pub token_file: PathBuf,
 }
 
 fn default_http_address() -> String {
@@ -401,6 +410,8 @@ pub struct FalcoSourceConfig {
     /// `grpc`: first wait before reconnecting; doubles up to 30 s.
     #[serde(default = "default_reconnect_ms")]
     pub reconnect_backoff_ms: u64,
+    /// `http`: a bearer token requests must carry (Falco's `http_output.custom_headers`).
+    pub auth: Option<AuthConfig>,
     pub name: Option<String>,
 }
 
@@ -834,7 +845,10 @@ impl Settings {
                     }
                 }
                 SourceConfig::Hubble(HubbleSourceConfig { tls: Some(t), .. })
-                | SourceConfig::Falco(FalcoSourceConfig { tls: Some(t), .. }) => {
+                | SourceConfig::Falco(FalcoSourceConfig { tls: Some(t), .. })
+                | SourceConfig::PrometheusQuery(PrometheusQuerySourceConfig {
+                    tls: Some(t), ..
+                }) => {
                     for p in [&mut t.ca, &mut t.cert, &mut t.key].into_iter().flatten() {
                         if p.is_relative() {
                             *p = base.join(&*p);
@@ -842,6 +856,17 @@ impl Settings {
                     }
                 }
                 _ => {}
+            }
+            let secret = match source {
+                SourceConfig::Http(HttpSourceConfig { auth: Some(a), .. })
+                | SourceConfig::Falco(FalcoSourceConfig { auth: Some(a), .. }) => {
+                    Some(&mut a.token_file)
+                }
+                SourceConfig::PrometheusQuery(p) => p.bearer_token_file.as_mut(),
+                _ => None,
+            };
+            if let Some(p) = secret.filter(|p| p.is_relative()) {
+                *p = base.join(&*p);
             }
         }
     }

@@ -188,6 +188,9 @@ impl Settings {
                         problem(format!("sources[{i}]"), "max_flows must be at least 1, snaplen at least 64 and buffer_bytes at least 65536".into());
                     }
                 }
+                SourceConfig::Http(crate::config::HttpSourceConfig { auth: Some(a), .. }) => {
+                    token_problems(i, a, &mut problem);
+                }
                 SourceConfig::Ebpf(e) => {
                     if !cfg!(feature = "ebpf") {
                         problem(
@@ -235,6 +238,15 @@ impl Settings {
                     tls_problems(i, p.tls.as_ref(), &mut problem);
                 }
                 SourceConfig::Falco(f) => {
+                    if f.auth.is_some() && f.input != crate::config::FalcoInput::Http {
+                        problem(
+                            format!("sources[{i}].auth"),
+                            "is for input = \"http\" (Falco's http_output); the grpc input connects to Falco".into(),
+                        );
+                    }
+                    if let Some(a) = &f.auth {
+                        token_problems(i, a, &mut problem);
+                    }
                     if f.input == crate::config::FalcoInput::Http
                         && f.address().parse::<std::net::SocketAddr>().is_err()
                     {
@@ -408,6 +420,30 @@ impl ClassifyConfig {
             report_nxdomain: self.report_nxdomain,
         }
     }
+}
+
+/// A receiver's token file: readable and not empty. One absent here (a Secret mounted into
+/// the pod that runs it) is checked when the receiver starts.
+fn token_problems(
+    i: usize,
+    a: &crate::config::AuthConfig,
+    problem: &mut impl FnMut(String, String),
+) {
+    if !a.token_file.exists() {
+        return;
+    }
+    let why = match std::fs::read_to_string(&a.token_file) {
+        Ok(t) if t.trim().is_empty() => "is empty".to_string(),
+        Ok(_) => return,
+        Err(e) => format!("cannot be read: {e}"),
+    };
+    problem(
+        format!("sources[{i}].auth.token_file"),
+        format!(
+            "{} {why}; put the token in it (a Secret's key, mounted)",
+            a.token_file.display()
+        ),
+    );
 }
 
 /// Problems of a gRPC source's TLS settings: unreadable files, a certificate without its key.

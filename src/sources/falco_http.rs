@@ -1,6 +1,7 @@
 //! A receiver for Falco's `http_output`, compatible with falcosidekick's: `POST /` with one JSON
 //! alert (`Content-Type: application/json`), `GET /healthz` and `GET /ping`. A body that is not
-//! an alert gets 400 and is counted; a full pipeline makes Falco's request wait.
+//! an alert gets 400 and is counted; a full pipeline makes Falco's request wait. With `auth`,
+//! a request without the bearer token (Falco's `http_output.custom_headers`) gets 401.
 
 use std::io;
 use std::sync::Arc;
@@ -16,13 +17,19 @@ use super::SourceCtx;
 use crate::config::FalcoSourceConfig;
 use crate::parse::{Parsed, falco};
 
-pub async fn run(cfg: FalcoSourceConfig, listener: TcpListener, ctx: SourceCtx) -> io::Result<()> {
+pub async fn run(
+    cfg: FalcoSourceConfig,
+    listener: TcpListener,
+    guard: Option<Arc<super::auth::Guard>>,
+    ctx: SourceCtx,
+) -> io::Result<()> {
     let app = Router::new()
         .route("/", post(alert))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/ping", get(|| async { "pong\n" }))
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .with_state(Arc::new(ctx.clone()));
+    let app = super::auth::protect(app, guard);
     axum::serve(listener, app)
         .with_graceful_shutdown(ctx.shutdown.clone().cancelled_owned())
         .await?;

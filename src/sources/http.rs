@@ -2,7 +2,8 @@
 //! `format json` or `json_lines`) or Vector (`http` sink, `json` or `text` codec): `POST` of
 //! newline-delimited text, or of JSON values (arrays, objects, one per line) carrying the log
 //! line in a configurable field. `GET /healthz` answers `ok`. A bad body gets a 4xx and the
-//! source goes on; a full pipeline makes the request wait (backpressure to the shipper).
+//! source goes on; a full pipeline makes the request wait (backpressure to the shipper). With
+//! `auth`, a request without the bearer token gets 401 ([`super::auth`]).
 
 use std::io;
 use std::sync::Arc;
@@ -23,7 +24,12 @@ struct Ingest {
     line_fields: Vec<String>,
 }
 
-pub async fn run(cfg: HttpSourceConfig, listener: TcpListener, ctx: SourceCtx) -> io::Result<()> {
+pub async fn run(
+    cfg: HttpSourceConfig,
+    listener: TcpListener,
+    guard: Option<Arc<super::auth::Guard>>,
+    ctx: SourceCtx,
+) -> io::Result<()> {
     let state = Arc::new(Ingest {
         ctx: ctx.clone(),
         line_fields: cfg.line_fields,
@@ -33,6 +39,7 @@ pub async fn run(cfg: HttpSourceConfig, listener: TcpListener, ctx: SourceCtx) -
         .fallback(ingest)
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .with_state(state);
+    let app = super::auth::protect(app, guard);
     axum::serve(listener, app)
         .with_graceful_shutdown(ctx.shutdown.clone().cancelled_owned())
         .await?;

@@ -1,6 +1,7 @@
 //! Sources: each reads bytes, frames them into batches of whole lines and sends them to the
 //! stage over a bounded channel (a full channel makes the source wait: backpressure).
 
+mod auth;
 #[cfg(feature = "ebpf")]
 mod ebpf;
 mod exec;
@@ -163,14 +164,16 @@ pub async fn start(config: SourceConfig, ctx: SourceCtx) -> io::Result<JoinHandl
             Box::pin(udp::run(socket, ctx))
         }
         SourceConfig::Http(h) => {
+            let guard = auth::guard(h.auth.as_ref(), &ctx)?;
             let listener = bind(&h.address).await?;
-            Box::pin(http::run(h, listener, ctx))
+            Box::pin(http::run(h, listener, guard, ctx))
         }
         SourceConfig::Hubble(h) => Box::pin(hubble::run(h, ctx)),
         SourceConfig::Pcap(p) => Box::pin(pcap::run(p, ctx)),
         SourceConfig::Falco(f) if f.input == FalcoInput::Http => {
+            let guard = auth::guard(f.auth.as_ref(), &ctx)?;
             let listener = bind(f.address()).await?;
-            Box::pin(falco_http::run(f, listener, ctx))
+            Box::pin(falco_http::run(f, listener, guard, ctx))
         }
         SourceConfig::Falco(f) => Box::pin(falco_grpc::run(f, ctx)),
         #[cfg(feature = "ebpf")]

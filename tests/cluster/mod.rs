@@ -15,7 +15,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::routing::get;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
@@ -154,11 +154,15 @@ impl Cluster {
         lines[from..lines.len().min(from + 40)].join("\n")
     }
 
+    /// Until the apiserver serves and has made its system namespaces (it makes them a moment
+    /// after it starts serving; a pod created in kube-system before then is refused).
     async fn wait_ready(&self) {
         let started = Instant::now();
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), "kube-system");
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
         loop {
-            if pods.list(&Default::default()).await.is_ok() {
+            if namespaces.get("kube-system").await.is_ok()
+                && namespaces.get("default").await.is_ok()
+            {
                 return;
             }
             if started.elapsed() > Duration::from_secs(90) {
@@ -222,7 +226,7 @@ impl Cluster {
     }
 
     pub async fn add_namespace(&self, name: &str) {
-        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(self.client.clone());
+        let namespaces: Api<Namespace> = Api::all(self.client.clone());
         let ns = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": name}}))
         .unwrap();
