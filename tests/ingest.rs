@@ -188,92 +188,40 @@ fn receivers_with_a_token_refuse_requests_without_it() {
     let _ = connect(falco);
     let line = query("a.example.com") + "\n";
     let bearer = |t: &str| format!("Authorization: Bearer {t}\r\n");
+    let post = |port: u16, content_type: &str, auth: &str, body: &str| {
+        request_with(port, "POST", "/", content_type, auth, body.as_bytes())
+    };
     // Probes need no token.
     assert_eq!(request(http, "GET", "/healthz", "text/plain", b""), 200);
     assert_eq!(request(falco, "GET", "/healthz", "text/plain", b""), 200);
+    assert_eq!(post(http, "text/plain", "", &line), 401);
+    assert_eq!(post(http, "text/plain", &bearer("wrong"), &line), 401);
     assert_eq!(
-        request(http, "POST", "/", "text/plain", line.as_bytes()),
-        401
-    );
-    assert_eq!(
-        request_with(
+        post(
             http,
-            "POST",
-            "/",
-            "text/plain",
-            &bearer("wrong"),
-            line.as_bytes()
-        ),
-        401
-    );
-    assert_eq!(
-        request_with(
-            http,
-            "POST",
-            "/",
             "text/plain",
             "Authorization: Basic czNjcmV0\r\n",
-            line.as_bytes()
+            &line
         ),
         401
     );
     let alert = std::fs::read_to_string(support::repo("examples/falco.json")).unwrap();
     let alert = alert.lines().next().unwrap();
-    assert_eq!(
-        request(falco, "POST", "/", "application/json", alert.as_bytes()),
-        401
-    );
+    assert_eq!(post(falco, "application/json", "", &alert), 401);
     // Nothing refused reached the inventory; with the token, both get through.
-    assert_eq!(
-        request_with(
-            http,
-            "POST",
-            "/",
-            "text/plain",
-            &bearer("s3cret"),
-            line.as_bytes()
-        ),
-        200
-    );
+    assert_eq!(post(http, "text/plain", &bearer("s3cret"), &line), 200);
     expect(&rx, "the authorized line", |v| {
         v["destination"] == "a.example.com"
     });
     assert_eq!(
-        request_with(
-            falco,
-            "POST",
-            "/",
-            "application/json",
-            &bearer("s3cret"),
-            alert.as_bytes()
-        ),
+        post(falco, "application/json", &bearer("s3cret"), &alert),
         200
     );
     // A rotated Secret: the old token is refused at once, the new one taken.
     std::fs::write(&token, "r0tated").unwrap();
     let later = query("b.example.com") + "\n";
-    assert_eq!(
-        request_with(
-            http,
-            "POST",
-            "/",
-            "text/plain",
-            &bearer("s3cret"),
-            later.as_bytes()
-        ),
-        401
-    );
-    assert_eq!(
-        request_with(
-            http,
-            "POST",
-            "/",
-            "text/plain",
-            &bearer("r0tated"),
-            later.as_bytes()
-        ),
-        200
-    );
+    assert_eq!(post(http, "text/plain", &bearer("s3cret"), &later), 401);
+    assert_eq!(post(http, "text/plain", &bearer("r0tated"), &later), 200);
     expect(&rx, "the line of the new token", |v| {
         v["destination"] == "b.example.com"
     });
