@@ -207,14 +207,14 @@ fn receivers_with_a_token_refuse_requests_without_it() {
     );
     let alert = std::fs::read_to_string(support::repo("examples/falco.json")).unwrap();
     let alert = alert.lines().next().unwrap();
-    assert_eq!(post(falco, "application/json", "", &alert), 401);
+    assert_eq!(post(falco, "application/json", "", alert), 401);
     // Nothing refused reached the inventory; with the token, both get through.
     assert_eq!(post(http, "text/plain", &bearer("s3cret"), &line), 200);
     expect(&rx, "the authorized line", |v| {
         v["destination"] == "a.example.com"
     });
     assert_eq!(
-        post(falco, "application/json", &bearer("s3cret"), &alert),
+        post(falco, "application/json", &bearer("s3cret"), alert),
         200
     );
     // A rotated Secret: the old token is refused at once, the new one taken.
