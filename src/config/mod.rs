@@ -301,6 +301,17 @@ pub struct AuthConfig {
     pub token_file: PathBuf,
 }
 
+impl AuthConfig {
+    /// The token now in the file, trimmed; why there is none (unreadable, empty) otherwise.
+    pub fn token(&self) -> Result<String, String> {
+        match std::fs::read_to_string(&self.token_file) {
+            Ok(t) if t.trim().is_empty() => Err("holds no token".into()),
+            Ok(t) => Ok(t.trim().to_string()),
+            Err(e) => Err(format!("cannot be read: {e}")),
+        }
+    }
+}
+
 fn default_http_address() -> String {
     "127.0.0.1:9880".into()
 }

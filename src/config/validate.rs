@@ -432,10 +432,8 @@ fn token_problems(
     if !a.token_file.exists() {
         return;
     }
-    let why = match std::fs::read_to_string(&a.token_file) {
-        Ok(t) if t.trim().is_empty() => "is empty".to_string(),
-        Ok(_) => return,
-        Err(e) => format!("cannot be read: {e}"),
+    let Err(why) = a.token() else {
+        return;
     };
     problem(
         format!("sources[{i}].auth.token_file"),

@@ -30,15 +30,12 @@ pub fn attribute(src: &mut Endpoint, at: OffsetDateTime, pods: &PodTable) {
         }
         return;
     }
-    let pod = match src.ip.and_then(|ip| pods.lookup(ip, at)) {
-        Some(pod) => pod,
-        None => match (&src.namespace, &src.pod) {
-            (Some(ns), Some(name)) => match pods.by_name(ns, name) {
-                Some(pod) => pod,
-                None => return,
-            },
-            _ => return,
-        },
+    let named = || match (&src.namespace, &src.pod) {
+        (Some(ns), Some(name)) => pods.by_name(ns, name),
+        _ => None,
+    };
+    let Some(pod) = src.ip.and_then(|ip| pods.lookup(ip, at)).or_else(named) else {
+        return;
     };
     let agrees = src.namespace.as_ref().is_none_or(|ns| *ns == pod.namespace)
         && src.pod.as_ref().is_none_or(|p| *p == pod.name);

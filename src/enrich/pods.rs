@@ -48,9 +48,11 @@ pub enum PodsError {
 pub struct PodTable {
     by_ip: HashMap<IpAddr, Vec<Arc<PodRecord>>>,
     by_uid: HashMap<String, Arc<PodRecord>>,
-    by_name: HashMap<(String, String), Arc<PodRecord>>,
-    /// Workload kinds by namespace and workload name, for sources that name only the workload.
-    kinds: HashMap<(String, String), String>,
+    /// By namespace, then name: looked up with borrowed names, on the stage's hot path.
+    by_name: HashMap<String, HashMap<String, Arc<PodRecord>>>,
+    /// Workload kinds by namespace, then workload name, for sources that name only the
+    /// workload.
+    kinds: HashMap<String, HashMap<String, String>>,
 }
 
 impl PodTable {
@@ -139,16 +141,17 @@ impl PodTable {
         if let Some(uid) = &record.uid {
             self.by_uid.insert(uid.clone(), record.clone());
         }
-        let workload = (record.namespace.clone(), record.workload.clone());
         self.kinds
-            .entry(workload)
+            .entry(record.namespace.clone())
+            .or_default()
+            .entry(record.workload.clone())
             .or_insert_with(|| record.workload_kind.clone());
-        let name = (record.namespace.clone(), record.name.clone());
+        let names = self.by_name.entry(record.namespace.clone()).or_default();
         // Of pods that shared a name over time (a StatefulSet's), the latest.
-        match self.by_name.get(&name) {
+        match names.get(&record.name) {
             Some(had) if had.start > record.start => {}
             _ => {
-                self.by_name.insert(name, record);
+                names.insert(record.name.clone(), record);
             }
         }
     }
@@ -160,16 +163,12 @@ impl PodTable {
 
     /// The pod `namespace/name` (the latest of that name).
     pub fn by_name(&self, namespace: &str, name: &str) -> Option<&PodRecord> {
-        self.by_name
-            .get(&(namespace.to_string(), name.to_string()))
-            .map(Arc::as_ref)
+        self.by_name.get(namespace)?.get(name).map(Arc::as_ref)
     }
 
     /// The kind of the workload `namespace/name` (`Deployment`, ...), when a pod of it is known.
     pub fn workload_kind(&self, namespace: &str, name: &str) -> Option<&str> {
-        self.kinds
-            .get(&(namespace.to_string(), name.to_string()))
-            .map(String::as_str)
+        self.kinds.get(namespace)?.get(name).map(String::as_str)
     }
 
     pub fn len(&self) -> usize {

@@ -98,6 +98,14 @@ pub struct Report {
     pub unavailable: Vec<Unavailable>,
 }
 
+/// How a row names an edge's source: `namespace/name`, else the client IP, `-` when unknown.
+pub fn source_label(key: &SourceKey) -> String {
+    match key.qualified() {
+        s if s.is_empty() => "-".to_string(),
+        s => s,
+    }
+}
+
 /// Judges every edge of `destinations`.
 pub fn check(resolver: &Resolver, destinations: impl Iterator<Item = Destination>) -> Report {
     let mut rows = Vec::new();
@@ -189,10 +197,7 @@ fn judge_edge(
             .map(|p| (p.port, p.protocol, p.count))
             .collect()
     };
-    let source = match key.qualified() {
-        s if s.is_empty() => "-".to_string(),
-        s => s,
-    };
+    let source = source_label(&key);
     let row = |port: Option<u16>, protocol: Protocol, count: u64| Row {
         source: source.clone(),
         namespace: key.namespace().map(str::to_string),

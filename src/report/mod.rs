@@ -89,14 +89,6 @@ pub fn domain_for(name: Option<&str>) -> String {
     }
 }
 
-/// `namespace/name` of an edge's source, as the policy check names it.
-fn source_key(key: &SourceKey) -> String {
-    match key.qualified() {
-        s if s.is_empty() => "-".to_string(),
-        s => s,
-    }
-}
-
 fn ports(usage: &crate::inventory::Usage) -> Vec<String> {
     let mut out: Vec<String> = usage
         .ports
@@ -126,7 +118,8 @@ impl Page {
         let mut keys: BTreeMap<String, (SourceKey, &crate::inventory::Source)> = BTreeMap::new();
         for e in destinations.iter().flat_map(|d| &d.edges) {
             let key = e.source.key();
-            keys.entry(source_key(&key)).or_insert((key, &e.source));
+            keys.entry(check::source_label(&key))
+                .or_insert((key, &e.source));
         }
         let index: BTreeMap<&str, usize> = keys
             .keys()
@@ -153,7 +146,7 @@ impl Page {
         for (di, d) in destinations.iter().enumerate() {
             let name = d.destination.to_string();
             for e in &d.edges {
-                let key = source_key(&e.source.key());
+                let key = check::source_label(&e.source.key());
                 let status = statuses
                     .get(&(key.as_str(), name.as_str()))
                     .filter(|s| **s != Status::Unknown)

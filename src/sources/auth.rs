@@ -3,7 +3,6 @@
 //! (`unauthorized`), its body never parsed. The file is read at every request, so a rotated
 //! Secret takes effect at once; the comparison takes the same time for every wrong token.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
@@ -18,59 +17,44 @@ use crate::telemetry::{Outcome, RateLimitedWarn};
 
 /// What a receiver checks requests against.
 pub struct Guard {
-    token_file: PathBuf,
+    auth: AuthConfig,
     ctx: SourceCtx,
     warn: Mutex<RateLimitedWarn>,
 }
 
 impl Guard {
-    /// A guard for the token in `token_file`; fails when the file cannot be read or holds
-    /// no token, so a receiver never starts refusing everything.
-    pub fn new(token_file: &Path, ctx: SourceCtx) -> std::io::Result<Arc<Guard>> {
-        let token = std::fs::read_to_string(token_file).map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("auth.token_file {}: {e}", token_file.display()),
-            )
-        })?;
-        if token.trim().is_empty() {
-            return Err(std::io::Error::other(format!(
-                "auth.token_file {} holds no token",
-                token_file.display()
-            )));
-        }
-        Ok(Arc::new(Guard {
-            token_file: token_file.to_path_buf(),
-            ctx,
-            warn: Mutex::new(RateLimitedWarn::default()),
-        }))
-    }
-
     /// Whether `headers` carry the token now in the file (an unreadable or empty file lets
     /// nothing in).
     fn admits(&self, headers: &HeaderMap) -> bool {
-        let Ok(token) = std::fs::read_to_string(&self.token_file) else {
+        let Ok(token) = self.auth.token() else {
             return false;
         };
-        let token = token.trim();
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
-        match given {
-            Some(given) if !token.is_empty() => {
-                bool::from(given.as_bytes().ct_eq(token.as_bytes()))
-            }
-            _ => false,
-        }
+        given.is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.as_bytes())))
     }
 }
 
-/// The guard of a receiver's `auth` settings, read at start; none without them.
+/// The guard of a receiver's `auth` settings; none without them. Fails when the token file
+/// holds no token, so a receiver never starts refusing everything.
 pub fn guard(auth: Option<&AuthConfig>, ctx: &SourceCtx) -> std::io::Result<Option<Arc<Guard>>> {
-    auth.map(|a| Guard::new(&a.token_file, ctx.clone()))
-        .transpose()
+    let Some(auth) = auth else {
+        return Ok(None);
+    };
+    if let Err(why) = auth.token() {
+        return Err(std::io::Error::other(format!(
+            "auth.token_file {} {why}",
+            auth.token_file.display()
+        )));
+    }
+    Ok(Some(Arc::new(Guard {
+        auth: auth.clone(),
+        ctx: ctx.clone(),
+        warn: Mutex::new(RateLimitedWarn::default()),
+    })))
 }
 
 /// Adds the token check to a receiver's routes.

@@ -92,18 +92,25 @@ impl SourceCtx {
         self.tx.send(self.batch(stream, lines, end)).await.is_ok()
     }
 
-    /// Typed findings; waits while the stage is busy. False when the stage is gone.
-    async fn send_findings(&self, findings: Vec<Finding>, end: bool) -> bool {
+    fn findings_batch(&self, findings: Vec<Finding>, end: bool) -> Batch {
         let mut batch = self.batch(Stream::default(), Vec::new(), end);
         batch.findings = findings;
-        self.tx.send(batch).await.is_ok()
+        batch
+    }
+
+    /// Typed findings; waits while the stage is busy. False when the stage is gone.
+    async fn send_findings(&self, findings: Vec<Finding>, end: bool) -> bool {
+        self.tx
+            .send(self.findings_batch(findings, end))
+            .await
+            .is_ok()
     }
 
     /// A capture's findings, from its blocking thread: waits while the stage is busy.
     fn send_blocking(&self, findings: Vec<Finding>, end: bool) -> bool {
-        let mut batch = self.batch(Stream::default(), Vec::new(), end);
-        batch.findings = findings;
-        self.tx.blocking_send(batch).is_ok()
+        self.tx
+            .blocking_send(self.findings_batch(findings, end))
+            .is_ok()
     }
 
     /// Sends whole lines and waits until the stage has them in the inventory; false when

@@ -62,11 +62,8 @@ pub async fn run(
         let mut findings = Vec::new();
         let mut failed = None;
         for (i, query) in cfg.queries.iter().enumerate() {
-            let since = first && cfg.lookback_secs > 0;
-            let grown = match since {
-                true => Some(format!("increase(({query})[{}s])", cfg.lookback_secs)),
-                false => None,
-            };
+            let grown = (first && cfg.lookback_secs > 0)
+                .then(|| format!("increase(({query})[{}s])", cfg.lookback_secs));
             let result = async {
                 let now = instant(&client, &cfg, query).await?;
                 let before = match &grown {
