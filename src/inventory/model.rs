@@ -22,6 +22,17 @@ pub enum DestKey {
     Ip(IpAddr),
 }
 
+impl DestKey {
+    /// The name a destination is known by: its key's, else the first of `names` (the names
+    /// an address was resolved from); none for an address nobody named.
+    pub fn name_among<'a>(&'a self, names: &'a [Arc<str>]) -> Option<&'a str> {
+        match self {
+            DestKey::Name(n) => Some(n),
+            DestKey::Ip(_) => names.first().map(AsRef::as_ref),
+        }
+    }
+}
+
 impl fmt::Display for DestKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

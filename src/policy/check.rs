@@ -175,10 +175,7 @@ fn judge_edge(
     used: &mut BTreeSet<String>,
 ) {
     let key = edge.source.key();
-    let name = match &d.destination {
-        DestKey::Name(n) => Some(n.as_ref()),
-        DestKey::Ip(_) => d.names.first().map(AsRef::as_ref),
-    };
+    let name = d.destination.name_among(&d.names);
     let mut ips: Vec<Option<IpAddr>> = d.ips.iter().copied().map(Some).collect();
     if let DestKey::Ip(ip) = d.destination
         && !d.ips.contains(&ip)

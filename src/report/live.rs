@@ -15,7 +15,7 @@ use futures_util::Stream;
 use tokio::sync::broadcast;
 
 use super::{Page, domain_for, page_with};
-use crate::inventory::{Collected, DestKey, Update};
+use crate::inventory::{Collected, Update};
 use crate::output::UpdateDoc;
 
 /// Updates a slow page may lag behind before it misses some (it reloads the inventory).
@@ -42,12 +42,8 @@ impl Live {
             if self.updates.receiver_count() == 0 {
                 continue;
             }
-            let name = match &u.destination {
-                DestKey::Name(n) => Some(n.as_ref()),
-                DestKey::Ip(_) => u.place.names.first().map(AsRef::as_ref),
-            };
             let mut doc = serde_json::to_value(UpdateDoc::of(u)).unwrap_or_default();
-            doc["domain"] = domain_for(name).into();
+            doc["domain"] = domain_for(u.destination.name_among(&u.place.names)).into();
             let _ = self.updates.send(doc.to_string().into());
         }
     }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::audit::Finding;
-use crate::inventory::{DestKey, Destination, SourceKey};
+use crate::inventory::{Destination, SourceKey};
 use crate::policy::check::{self, Row, Status};
 use crate::telemetry::Totals;
 
@@ -74,10 +74,7 @@ pub struct Link {
 /// The group a destination is drawn in: its registrable domain, else its name, else
 /// `addresses` for a bare IP.
 pub fn domain_of(d: &Destination) -> String {
-    domain_for(match &d.destination {
-        DestKey::Name(n) => Some(n.as_ref()),
-        DestKey::Ip(_) => d.names.first().map(AsRef::as_ref),
-    })
+    domain_for(d.destination.name_among(&d.names))
 }
 
 /// The group of a destination named `name` (none: known by its address only).

@@ -1,5 +1,6 @@
 use super::graph::Graph;
 use super::*;
+use crate::inventory::DestKey;
 
 /// A scan document's destinations: a named one with two sources, a bare IP, an unnamed one.
 fn destinations() -> Vec<Destination> {
