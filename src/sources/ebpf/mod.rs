@@ -121,8 +121,7 @@ pub async fn run(cfg: EbpfSourceConfig, mut probes: Probes, ctx: SourceCtx) -> i
                 }
                 guard.clear_ready();
                 if reader.held.len() > MAX_HELD {
-                    let over = reader.held.len() - MAX_HELD;
-                    let out: Vec<_> = reader.held.drain(..over).map(|(_, f)| f).collect();
+                    let out = reader.take(reader.held.len() - MAX_HELD);
                     if !ctx.send_findings(out, false).await {
                         return Ok(());
                     }
@@ -142,7 +141,7 @@ pub async fn run(cfg: EbpfSourceConfig, mut probes: Probes, ctx: SourceCtx) -> i
         reader.read(&item);
     }
     losses.count(&ctx, lost.get(&0, 0).unwrap_or(0), reader.undecodable);
-    let rest: Vec<_> = reader.held.drain(..).map(|(_, f)| f).collect();
+    let rest = reader.take(reader.held.len());
     ctx.send_findings(rest, true).await;
     drop(probes);
     tracing::info!("ebpf programs detached");
@@ -186,6 +185,11 @@ impl Reader {
             .iter()
             .take_while(|(at, _)| now.duration_since(*at) >= self.hold)
             .count();
+        self.take(n)
+    }
+
+    /// The `n` oldest held findings.
+    fn take(&mut self, n: usize) -> Vec<Finding> {
         self.held.drain(..n).map(|(_, f)| f).collect()
     }
 }
